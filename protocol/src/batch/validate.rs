@@ -79,6 +79,27 @@ pub fn validate_batch(view: &BatchView<'_>, opts: &ValidationOptions) -> Result<
     if h.is_control() {
         return Err(BatchError::ControlFromClient);
     }
+    if h.base_offset != 0 {
+        return Err(BatchError::Record {
+            index: 0,
+            detail: format!(
+                "the base offset of a produced batch must be 0, not {}",
+                h.base_offset
+            ),
+        });
+    }
+    if h.producer_id >= 0 && h.base_sequence < 0 {
+        return Err(BatchError::Record {
+            index: 0,
+            detail: "an idempotent batch needs a base sequence".into(),
+        });
+    }
+    if h.is_log_append_time() {
+        return Err(BatchError::Timestamp {
+            index: 0,
+            timestamp: h.max_timestamp,
+        });
+    }
     if h.records_count < 1 {
         return Err(BatchError::Count {
             claimed: h.records_count,
@@ -135,7 +156,7 @@ fn check_record(
     if let Some(w) = opts.timestamp_window {
         if !h.is_log_append_time() {
             let ts = h.base_timestamp.wrapping_add(m.timestamp_delta);
-            if ts < w.now_ms.saturating_sub(w.before_max_ms)
+            if ts != -1 && ts < w.now_ms.saturating_sub(w.before_max_ms)
                 || ts > w.now_ms.saturating_add(w.after_max_ms)
             {
                 return Err(BatchError::Timestamp {

@@ -1,0 +1,757 @@
+//! The log of one partition: an ordered set of segments, the last one active.
+//!
+//! ```text
+//!  log start offset                      recovery point           log end offset (LEO)
+//!        │                                      │                          │
+//!  [seg 0 .log/.index/.timeindex] [seg 1000 …] [seg 2000 (active) ───────────]
+//!        └── retention deletes whole segments from this end      appends go here ──┘
+//! ```
+//! The recovery point is the offset below which everything is known to be fsynced; after an
+//! unclean shutdown only segments from the one holding it onwards are CRC-scanned, and the
+//! torn tail, if any, is cut at the last whole, valid batch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pilgrimage_protocol::batch::validate;
+use pilgrimage_protocol::batch::view::{self, BatchView};
+use tracing::{info, warn};
+
+use crate::config::LogConfig;
+use crate::error::{AppendError, ReadError, StorageError};
+use crate::flush::FlushPlan;
+use crate::leader_epoch::LeaderEpochCache;
+use crate::read::{LogPosition, ReadPlan};
+use crate::segment::{self, Segment};
+
+/// How to open a log.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// Checkpointed recovery point: everything below it was fsynced.
+    pub recovery_point: i64,
+    /// Checkpointed log start offset (it can lie inside the first segment after DeleteRecords).
+    pub log_start_offset: i64,
+    /// The node shut down cleanly: indexes were written and the tail is whole.
+    pub clean_shutdown: bool,
+    pub now_ms: i64,
+}
+
+/// What opening found.
+#[derive(Debug, Default, Clone)]
+pub struct RecoveryReport {
+    pub segments: usize,
+    pub recovered_segments: usize,
+    /// Bytes cut off torn or corrupt tails.
+    pub truncated_bytes: u64,
+    pub reasons: Vec<String>,
+}
+
+/// The result of one append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub records: i32,
+    /// Where the log ends after this batch.
+    pub end: LogPosition,
+}
+
+/// What a retention pass removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionReport {
+    pub segments_deleted: usize,
+    pub bytes_deleted: u64,
+}
+
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    next_offset: i64,
+    recovery_point: i64,
+    unflushed_records: u64,
+    oldest_unflushed_ms: Option<i64>,
+    offline: bool,
+    epochs: LeaderEpochCache,
+}
+
+fn parse_base(name: &str, ext: &str) -> Option<i64> {
+    let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering it if the last shutdown was unclean.
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        opts: OpenOptions,
+    ) -> Result<(Log, RecoveryReport), StorageError> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create log dir", dir, e))?;
+        let mut bases = Vec::new();
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| StorageError::io("list log dir", dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| StorageError::io("list log dir", dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(base) = parse_base(name, "log") {
+                bases.push(base);
+            } else if name.ends_with(".deleted") || name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        bases.sort_unstable();
+        // Indexes without a log file are leftovers of an interrupted roll or delete.
+        for entry in std::fs::read_dir(dir)
+            .map_err(|e| StorageError::io("list log dir", dir, e))?
+            .flatten()
+        {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let base = parse_base(name, "index").or_else(|| parse_base(name, "timeindex"));
+            if base.is_some_and(|b| bases.binary_search(&b).is_err()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+
+        let (epochs, epoch_err) = LeaderEpochCache::load(dir);
+        if let Some(why) = epoch_err {
+            warn!(dir = %dir.display(), %why, "leader epoch checkpoint unreadable; starting it afresh");
+        }
+        let mut report = RecoveryReport::default();
+        let mut segments = BTreeMap::new();
+        // The segment holding the recovery point and all after it are recovered when unclean.
+        let recover_from = bases
+            .iter()
+            .rev()
+            .find(|&&b| b <= opts.recovery_point)
+            .copied()
+            .unwrap_or(i64::MIN);
+        let mut cut_at: Option<i64> = None;
+        for &base in &bases {
+            if cut_at.is_some() {
+                // Everything after a cut tail is unreachable: delete it, as Kafka does.
+                for ext in ["log", "index", "timeindex"] {
+                    let _ = std::fs::remove_file(dir.join(segment::file_name(base, ext)));
+                }
+                report
+                    .reasons
+                    .push(format!("deleted segment {base} after a truncated one"));
+                continue;
+            }
+            let recover = !opts.clean_shutdown && base >= recover_from;
+            let before = std::fs::metadata(dir.join(segment::file_name(base, "log")))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            let (seg, cut) =
+                Segment::open(dir, base, recover, opts.now_ms, config.index_interval_bytes)?;
+            if recover {
+                report.recovered_segments += 1;
+            }
+            if let Some(why) = cut {
+                report.truncated_bytes += before.saturating_sub(seg.size);
+                report.reasons.push(format!("segment {base}: {why}"));
+                cut_at = Some(base);
+            }
+            segments.insert(base, seg);
+        }
+        // Drop empty segments other than the last, left by a crash during roll.
+        let last_base = segments.keys().next_back().copied();
+        segments.retain(|&b, s: &mut Segment| {
+            let keep = s.size > 0 || Some(b) == last_base;
+            if !keep {
+                s.delete_files();
+            }
+            keep
+        });
+        let start = opts.log_start_offset.max(0);
+        if segments.is_empty() {
+            segments.insert(
+                start,
+                Segment::create(dir, start, opts.now_ms, config.index_interval_bytes)?,
+            );
+        }
+        let first_base = segments.keys().next().copied().unwrap_or(start);
+        let next_offset = segments
+            .values()
+            .rev()
+            .find_map(|s| s.last_offset)
+            .map_or_else(
+                || segments.keys().next_back().copied().unwrap_or(start),
+                |o| o + 1,
+            );
+        let log_start_offset = start.max(first_base).min(next_offset);
+        report.segments = segments.len();
+        let mut log = Log {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset,
+            next_offset,
+            recovery_point: opts.recovery_point.min(next_offset),
+            unflushed_records: 0,
+            oldest_unflushed_ms: None,
+            offline: false,
+            epochs,
+        };
+        if log.epochs.truncate_from_end(next_offset)
+            | log.epochs.truncate_from_start(log_start_offset)
+        {
+            log.epochs.persist()?;
+        }
+        if report.truncated_bytes > 0 || !report.reasons.is_empty() {
+            info!(dir = %dir.display(), truncated = report.truncated_bytes, reasons = ?report.reasons, "log recovered");
+        }
+        // Recovered data is now all on disk (recovery reads it from the page cache, and a cut
+        // tail was fsynced), so the recovery point may move to the end.
+        if !opts.clean_shutdown {
+            log.recovery_point = next_offset;
+        }
+        Ok((log, report))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The log end offset: the offset the next record will get.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
+    }
+
+    pub fn leader_epochs(&self) -> &LeaderEpochCache {
+        &self.epochs
+    }
+
+    fn active(&self) -> &Segment {
+        // A log always has at least one segment (created on open, kept by retention).
+        self.segments
+            .values()
+            .next_back()
+            .unwrap_or_else(|| unreachable!("log without segments"))
+    }
+
+    /// Where the log ends now.
+    pub fn end(&self) -> LogPosition {
+        let a = self.active();
+        LogPosition {
+            offset: self.next_offset,
+            segment_base: a.base_offset,
+            position: a.size,
+        }
+    }
+
+    fn check_online(&self) -> Result<(), StorageError> {
+        if self.offline {
+            Err(StorageError::Offline(self.dir.clone()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Appends one validated batch: assigns its offsets from the log end, stamps the leader
+    /// epoch (both outside the CRC), rolls the active segment if needed and writes the batch.
+    /// The batch is not yet durable: see [`Log::flush_plan`].
+    pub fn append(
+        &mut self,
+        batch: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        self.check_online()?;
+        let (view, rest) =
+            BatchView::parse(batch, 0).map_err(|e| AppendError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(AppendError::Malformed("more than one batch".into()));
+        }
+        let header = *view.header();
+        let size = header.size() as u64;
+        if size > self.config.segment_bytes {
+            return Err(AppendError::TooLarge(size as usize));
+        }
+        let base_offset = self.next_offset;
+        view::set_base_offset(batch, base_offset);
+        view::set_partition_leader_epoch(batch, leader_epoch);
+        let mut h = header;
+        h.base_offset = base_offset;
+        h.partition_leader_epoch = leader_epoch;
+        self.maybe_roll(size, h.last_offset(), now_ms)?;
+        if self.epochs.assign(leader_epoch, base_offset) {
+            self.epochs.persist()?;
+        }
+        let active = self
+            .segments
+            .values_mut()
+            .next_back()
+            .ok_or_else(|| StorageError::Invalid("no segment".into()))?;
+        if let Err(e) = active.append(batch, &h) {
+            if e.is_disk_full() {
+                // The write was cut back: nothing half-written remains, the log stays usable.
+                return Err(e.into());
+            }
+            self.offline = true;
+            return Err(e.into());
+        }
+        self.next_offset = h.last_offset() + 1;
+        self.unflushed_records += u64::from(h.records_count.max(0) as u32);
+        self.oldest_unflushed_ms.get_or_insert(now_ms);
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: h.last_offset(),
+            max_timestamp: h.max_timestamp,
+            records: h.records_count,
+            end: self.end(),
+        })
+    }
+
+    fn maybe_roll(
+        &mut self,
+        incoming: u64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let cfg = &self.config;
+        let a = self.active();
+        let full = a.size > 0 && a.size + incoming > cfg.segment_bytes;
+        let old = a.size > 0 && now_ms.saturating_sub(a.rolling_base_ms) > cfg.segment_ms;
+        let index_full = a.index.size_bytes() + 8 > cfg.segment_index_bytes
+            || a.time_index.size_bytes() + 12 > cfg.segment_index_bytes;
+        let offsets_overflow = last_offset - a.base_offset > i64::from(i32::MAX);
+        let position_overflow = a.size + incoming > u64::from(u32::MAX);
+        if full || old || (a.size > 0 && (index_full || offsets_overflow || position_overflow)) {
+            self.roll(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one at the log end.
+    pub fn roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        let base = self.next_offset;
+        if self.active().base_offset == base {
+            return Ok(()); // already an empty active segment at the end
+        }
+        if let Some(a) = self.segments.values_mut().next_back() {
+            a.seal()?;
+        }
+        let seg = Segment::create(&self.dir, base, now_ms, self.config.index_interval_bytes)?;
+        self.segments.insert(base, seg);
+        Ok(())
+    }
+
+    /// Plans a read of up to `max_bytes` from `offset`, never past `upper` (the high watermark
+    /// or last stable offset, with its position). The plan is executed without the log lock.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper: LogPosition,
+        min_one: bool,
+    ) -> Result<ReadPlan, ReadError> {
+        self.check_online()?;
+        if offset < self.log_start_offset || offset > self.next_offset {
+            return Err(ReadError::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset,
+                log_end: self.next_offset,
+            });
+        }
+        let empty = |s: &Segment| ReadPlan {
+            file: Arc::clone(&s.file),
+            path: s.path.clone(),
+            start: 0,
+            limit: 0,
+            offset,
+            max_bytes,
+            min_one,
+        };
+        let Some((_, seg)) = self.segments.range(..=offset).next_back() else {
+            return Ok(empty(self.active()));
+        };
+        // An offset past the last batch of its segment (a gap left by compaction or an empty
+        // rolled segment) is served from the next segment.
+        let seg = match seg.last_offset {
+            Some(last) if last >= offset => seg,
+            _ => match self.segments.range(offset + 1..).next() {
+                Some((_, next)) => next,
+                None => return Ok(empty(seg)),
+            },
+        };
+        if offset >= upper.offset || seg.base_offset > upper.segment_base {
+            return Ok(empty(seg));
+        }
+        let limit = if seg.base_offset == upper.segment_base {
+            upper.position.min(seg.size)
+        } else {
+            seg.size
+        };
+        Ok(ReadPlan {
+            file: Arc::clone(&seg.file),
+            path: seg.path.clone(),
+            start: u64::from(seg.index.lookup(offset)),
+            limit,
+            offset,
+            max_bytes,
+            min_one,
+        })
+    }
+
+    /// The first offset whose record timestamp is ≥ `target`, with that timestamp (Kafka's
+    /// ListOffsets by timestamp). Reads under the caller's lock: it is rare and bounded by one
+    /// segment's scan from the time index position.
+    pub fn offset_for_timestamp(
+        &self,
+        target: i64,
+        upper: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        for seg in self.segments.values() {
+            if seg.max_timestamp < target {
+                continue;
+            }
+            let start_offset = seg
+                .time_index
+                .scan_start_for(target)
+                .unwrap_or(seg.base_offset);
+            let start = u64::from(seg.index.lookup(start_offset));
+            let mut found = None;
+            let mut err = None;
+            self.for_each_batch(seg, start, |v| {
+                if found.is_some() || err.is_some() || v.header().base_offset >= upper {
+                    return false;
+                }
+                match validate::first_at_or_after(v, target) {
+                    Ok(Some((o, ts))) if o >= self.log_start_offset && o < upper => {
+                        found = Some((o, ts))
+                    }
+                    Ok(_) => {}
+                    Err(e) => err = Some(e.to_string()),
+                }
+                true
+            })?;
+            if let Some(e) = err {
+                return Err(StorageError::Corrupt {
+                    what: "batch",
+                    path: seg.path.clone(),
+                    detail: e,
+                });
+            }
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record with the largest timestamp below `upper` (ListOffsets MAX_TIMESTAMP, KIP-734).
+    pub fn max_timestamp_record(&self, upper: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        let Some(seg) = self
+            .segments
+            .values()
+            .filter(|s| s.last_offset.is_some())
+            .fold(None::<&Segment>, |best, s| match best {
+                Some(b) if b.max_timestamp >= s.max_timestamp => Some(b),
+                _ => Some(s),
+            })
+        else {
+            return Ok(None);
+        };
+        let mut best: Option<(i64, i64)> = None;
+        let mut err = None;
+        self.for_each_batch(seg, 0, |v| {
+            let h = v.header();
+            if h.base_offset >= upper {
+                return false;
+            }
+            if h.max_timestamp > best.map_or(i64::MIN, |b| b.1) {
+                match validate::max_timestamp_record(v) {
+                    Ok((o, ts)) if o >= self.log_start_offset => best = Some((o, ts)),
+                    Ok(_) => {}
+                    Err(e) => err = Some(e.to_string()),
+                }
+            }
+            true
+        })?;
+        match err {
+            Some(e) => Err(StorageError::Corrupt {
+                what: "batch",
+                path: seg.path.clone(),
+                detail: e,
+            }),
+            None => Ok(best),
+        }
+    }
+
+    /// Calls `f` with each whole batch of `seg` from byte `start` until it returns false.
+    fn for_each_batch(
+        &self,
+        seg: &Segment,
+        start: u64,
+        mut f: impl FnMut(&BatchView<'_>) -> bool,
+    ) -> Result<(), StorageError> {
+        use std::os::unix::fs::FileExt;
+        let mut pos = start;
+        let mut head = [0u8; view::LOG_OVERHEAD];
+        let mut buf = Vec::new();
+        while pos + view::LOG_OVERHEAD as u64 <= seg.size {
+            seg.file
+                .read_exact_at(&mut head, pos)
+                .map_err(|e| StorageError::io("read", &seg.path, e))?;
+            let Some((_, len)) = view::peek_offset_and_length(&head) else {
+                break;
+            };
+            let size = view::LOG_OVERHEAD as u64 + len.max(0) as u64;
+            if pos + size > seg.size {
+                break;
+            }
+            buf.resize(size as usize, 0);
+            seg.file
+                .read_exact_at(&mut buf, pos)
+                .map_err(|e| StorageError::io("read", &seg.path, e))?;
+            let Ok((v, _)) = BatchView::parse(&buf, 0) else {
+                break;
+            };
+            if !f(&v) {
+                break;
+            }
+            pos += size;
+        }
+        Ok(())
+    }
+
+    /// True when `flush.messages` or `flush.ms` call for an fsync now.
+    pub fn flush_due(&self, now_ms: i64) -> bool {
+        self.unflushed_records > 0
+            && (self.unflushed_records >= self.config.flush_messages
+                || self
+                    .oldest_unflushed_ms
+                    .is_some_and(|t| now_ms.saturating_sub(t) >= self.config.flush_ms))
+    }
+
+    /// Everything an fsync must cover to make the log durable up to its current end: the
+    /// active segment and any sealed segment not yet synced. `None` if nothing is pending.
+    pub fn flush_plan(&mut self) -> Option<FlushPlan> {
+        if self.offline {
+            return None;
+        }
+        let files: Vec<_> = self
+            .segments
+            .values()
+            .filter(|s| s.synced_size < s.size)
+            .map(|s| (Arc::clone(&s.file), s.path.clone(), s.base_offset, s.size))
+            .collect();
+        if files.is_empty() && self.recovery_point >= self.next_offset {
+            return None;
+        }
+        let plan = FlushPlan {
+            files,
+            target: self.end(),
+            records: self.unflushed_records,
+        };
+        self.unflushed_records = 0;
+        self.oldest_unflushed_ms = None;
+        Some(plan)
+    }
+
+    /// Records a finished flush: the recovery point moves to the plan's target.
+    pub fn flush_completed(&mut self, plan: &FlushPlan) {
+        for (_, _, base, size) in &plan.files {
+            if let Some(s) = self.segments.get_mut(base) {
+                s.synced_size = s.synced_size.max(*size);
+            }
+        }
+        self.recovery_point = self.recovery_point.max(plan.target.offset);
+    }
+
+    /// A flush failed: the log goes offline (an fsync is never retried).
+    pub fn flush_failed(&mut self) {
+        self.offline = true;
+    }
+
+    /// Deletes segments that retention rules expire, never touching data at or above
+    /// `high_watermark`. An active segment that has wholly expired is rolled first so it can go.
+    pub fn enforce_retention(
+        &mut self,
+        now_ms: i64,
+        high_watermark: i64,
+    ) -> Result<RetentionReport, StorageError> {
+        self.check_online()?;
+        let mut report = RetentionReport::default();
+        // 1. Segments wholly below the log start offset (DeleteRecords).
+        while self.segments.len() > 1 {
+            let next_base = self.segments.keys().nth(1).copied().unwrap_or(i64::MAX);
+            if next_base <= self.log_start_offset {
+                self.delete_oldest(&mut report);
+            } else {
+                break;
+            }
+        }
+        // 2. retention.ms: the newest record of the segment is older than the limit.
+        if self.config.retention_ms >= 0 {
+            loop {
+                let expired = {
+                    let first = self.segments.values().next();
+                    first.is_some_and(|s| {
+                        s.last_offset.is_some_and(|l| l < high_watermark)
+                            && now_ms.saturating_sub(s.max_timestamp) > self.config.retention_ms
+                    })
+                };
+                if !expired {
+                    break;
+                }
+                if self.segments.len() == 1 {
+                    self.roll(now_ms)?;
+                }
+                self.delete_oldest(&mut report);
+            }
+        }
+        // 3. retention.bytes: drop oldest segments while the rest still exceed the limit.
+        if self.config.retention_bytes >= 0 {
+            let limit = self.config.retention_bytes as u64;
+            let mut total = self.size_bytes();
+            while self.segments.len() > 1 {
+                let Some(first) = self.segments.values().next() else {
+                    break;
+                };
+                let below_hw = first.last_offset.is_some_and(|l| l < high_watermark);
+                if below_hw && total.saturating_sub(first.size) >= limit {
+                    total -= first.size;
+                    self.delete_oldest(&mut report);
+                } else {
+                    break;
+                }
+            }
+        }
+        if report.segments_deleted > 0 && self.epochs.truncate_from_start(self.log_start_offset) {
+            self.epochs.persist()?;
+        }
+        Ok(report)
+    }
+
+    fn delete_oldest(&mut self, report: &mut RetentionReport) {
+        let Some((_, seg)) = self.segments.pop_first() else {
+            return;
+        };
+        report.segments_deleted += 1;
+        report.bytes_deleted += seg.size;
+        seg.delete_files();
+        let next_base = self
+            .segments
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.next_offset);
+        self.log_start_offset = self.log_start_offset.max(next_base);
+    }
+
+    /// Moves the log start offset forward (DeleteRecords). Segments wholly below it go at the
+    /// next retention pass.
+    pub fn advance_log_start(&mut self, offset: i64) -> Result<i64, StorageError> {
+        self.check_online()?;
+        let offset = offset.min(self.next_offset);
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+            if self.epochs.truncate_from_start(offset) {
+                self.epochs.persist()?;
+            }
+        }
+        Ok(self.log_start_offset)
+    }
+
+    /// Removes every record at or after `offset` (a replica diverged from its leader).
+    pub fn truncate_to(&mut self, offset: i64, now_ms: i64) -> Result<(), StorageError> {
+        self.check_online()?;
+        if offset >= self.next_offset {
+            return Ok(());
+        }
+        let doomed: Vec<i64> = self
+            .segments
+            .range(offset.max(self.log_start_offset) + 1..)
+            .map(|(b, _)| *b)
+            .collect();
+        for b in doomed {
+            if b > offset || self.segments.len() > 1 {
+                if let Some(s) = self.segments.remove(&b) {
+                    s.delete_files();
+                }
+            }
+        }
+        if let Some((_, seg)) = self.segments.range_mut(..=offset).next_back() {
+            seg.truncate_to(offset)?;
+        }
+        if self.segments.is_empty() {
+            let seg = Segment::create(&self.dir, offset, now_ms, self.config.index_interval_bytes)?;
+            self.segments.insert(offset, seg);
+        }
+        self.next_offset = self
+            .segments
+            .values()
+            .rev()
+            .find_map(|s| s.last_offset)
+            .map_or(offset.min(self.next_offset), |l| l + 1);
+        self.recovery_point = self.recovery_point.min(self.next_offset);
+        self.log_start_offset = self.log_start_offset.min(self.next_offset);
+        if self.epochs.truncate_from_end(self.next_offset) {
+            self.epochs.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Writes indexes and fsyncs every segment: called on clean shutdown.
+    pub fn close(&mut self) -> Result<(), StorageError> {
+        if self.offline {
+            return Err(StorageError::Offline(self.dir.clone()));
+        }
+        for seg in self.segments.values_mut() {
+            seg.persist_indexes()?;
+            if seg.synced_size < seg.size {
+                seg.file
+                    .sync_data()
+                    .map_err(|e| StorageError::io("sync", &seg.path, e))?;
+                seg.synced_size = seg.size;
+            }
+        }
+        self.recovery_point = self.next_offset;
+        Ok(())
+    }
+
+    /// Deletes the whole log directory (topic deletion).
+    pub fn delete(self) -> Result<(), StorageError> {
+        std::fs::remove_dir_all(&self.dir).map_err(|e| StorageError::io("delete log", &self.dir, e))
+    }
+}

@@ -1,0 +1,105 @@
+//! Reads planned under the log's lock and carried out without it.
+//!
+//! [`crate::Log::read`] only looks up the segment and an index position (microseconds); the
+//! file I/O happens in [`ReadPlan::execute`] on a shared handle of the segment file, so a slow
+//! or large read never blocks appends to the same partition. A segment deleted by retention
+//! meanwhile stays readable through the open handle.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pilgrimage_protocol::batch::view::{self, LAST_OFFSET_DELTA, LOG_OVERHEAD};
+
+use crate::error::StorageError;
+
+/// A position in the log: an offset and where its batch starts on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogPosition {
+    pub offset: i64,
+    pub segment_base: i64,
+    /// Byte position in the segment of the batch starting at `offset` (or the segment's end).
+    pub position: u64,
+}
+
+/// A read to carry out: bytes of one segment from near `start` up to `limit`.
+#[derive(Debug, Clone)]
+pub struct ReadPlan {
+    pub(crate) file: Arc<File>,
+    pub(crate) path: PathBuf,
+    /// Index position at or before the batch holding `offset`.
+    pub(crate) start: u64,
+    /// First byte not to return (the end of visible data in this segment).
+    pub(crate) limit: u64,
+    pub(crate) offset: i64,
+    pub(crate) max_bytes: usize,
+    pub(crate) min_one: bool,
+}
+
+/// Bytes read past the index position in the first read, to find the wanted batch without a
+/// second round trip (the index has an entry every `index.interval.bytes`, 4 KiB by default).
+const SEEK_SLACK_BYTES: u64 = 16 * 1024;
+
+impl ReadPlan {
+    /// An empty read.
+    pub fn is_empty(&self) -> bool {
+        self.start >= self.limit
+    }
+
+    /// Reads whole batches from the first one holding an offset ≥ `offset`, up to `max_bytes`
+    /// (the last batch may be cut, as Kafka allows). With `min_one`, the first batch is returned
+    /// whole even if it is larger than `max_bytes`, so a consumer always makes progress.
+    pub fn execute(&self) -> Result<Bytes, StorageError> {
+        if self.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let io = |e| StorageError::io("read", &self.path, e);
+        let window = (self.limit - self.start).min(self.max_bytes as u64 + SEEK_SLACK_BYTES);
+        let mut buf = vec![0u8; window as usize];
+        self.file.read_exact_at(&mut buf, self.start).map_err(io)?;
+        // Walk batch headers to the first batch whose last offset reaches `offset`.
+        let mut at = 0usize;
+        let first_size = loop {
+            let pos = self.start + at as u64;
+            if pos >= self.limit {
+                return Ok(Bytes::new());
+            }
+            const HEAD: usize = LAST_OFFSET_DELTA + 4;
+            let mut head = [0u8; HEAD];
+            if at + HEAD <= buf.len() {
+                head.copy_from_slice(&buf[at..at + HEAD]);
+            } else {
+                self.file.read_exact_at(&mut head, pos).map_err(io)?;
+            }
+            let Some((base, len)) = view::peek_offset_and_length(&head) else {
+                return Ok(Bytes::new());
+            };
+            let delta = i32::from_be_bytes([
+                head[LAST_OFFSET_DELTA],
+                head[LAST_OFFSET_DELTA + 1],
+                head[LAST_OFFSET_DELTA + 2],
+                head[LAST_OFFSET_DELTA + 3],
+            ]);
+            let size = LOG_OVERHEAD + len.max(0) as usize;
+            if base + i64::from(delta) >= self.offset {
+                break size;
+            }
+            at += size;
+        };
+        let from = self.start + at as u64;
+        let visible = (self.limit - from) as usize;
+        let mut want = visible.min(self.max_bytes);
+        if self.min_one {
+            want = want.max(first_size.min(visible));
+        }
+        if at + want <= buf.len() {
+            let mut buf = Bytes::from(buf);
+            return Ok(buf.split_off(at).split_to(want));
+        }
+        let mut out = vec![0u8; want];
+        self.file.read_exact_at(&mut out, from).map_err(io)?;
+        Ok(Bytes::from(out))
+    }
+}

@@ -1,0 +1,339 @@
+//! One segment: a `.log` file of batches stored verbatim plus its two sparse indexes.
+//!
+//! File names are the segment's base offset, zero-padded to 20 digits, as in Kafka:
+//! `00000000000000000000.log`, `.index`, `.timeindex`.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pilgrimage_protocol::batch::view::{BatchHeader, HEADER_BYTES};
+use tracing::warn;
+
+use crate::error::StorageError;
+use crate::index::{OffsetIndex, TimeIndex};
+use crate::scan::{self, ScanEnd, Verify};
+
+pub(crate) fn file_name(base_offset: i64, ext: &str) -> String {
+    format!("{base_offset:020}.{ext}")
+}
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) base_offset: i64,
+    pub(crate) path: PathBuf,
+    pub(crate) file: Arc<File>,
+    /// Bytes of whole batches in the file.
+    pub(crate) size: u64,
+    /// Bytes known to be on stable storage.
+    pub(crate) synced_size: u64,
+    pub(crate) index: OffsetIndex,
+    pub(crate) time_index: TimeIndex,
+    bytes_since_index: u64,
+    /// Largest batch max timestamp (-1 when empty) and the last offset of its batch.
+    pub(crate) max_timestamp: i64,
+    pub(crate) max_timestamp_batch_offset: i64,
+    /// Last offset stored, if any.
+    pub(crate) last_offset: Option<i64>,
+    /// When this segment counts as created, for `segment.ms`: the first batch's timestamp, or
+    /// the wall clock when it was created empty.
+    pub(crate) rolling_base_ms: i64,
+    pub(crate) sealed: bool,
+    index_interval_bytes: u64,
+}
+
+impl Segment {
+    /// Creates an empty segment, replacing any leftover files of the same name.
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        now_ms: i64,
+        index_interval_bytes: u64,
+    ) -> Result<Segment, StorageError> {
+        let path = dir.join(file_name(base_offset, "log"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("create segment", &path, e))?;
+        for ext in ["index", "timeindex"] {
+            let _ = std::fs::remove_file(dir.join(file_name(base_offset, ext)));
+        }
+        Ok(Segment {
+            base_offset,
+            file: Arc::new(file),
+            size: 0,
+            synced_size: 0,
+            index: OffsetIndex::new(dir.join(file_name(base_offset, "index")), base_offset),
+            time_index: TimeIndex::new(dir.join(file_name(base_offset, "timeindex")), base_offset),
+            bytes_since_index: 0,
+            max_timestamp: -1,
+            max_timestamp_batch_offset: base_offset,
+            last_offset: None,
+            rolling_base_ms: now_ms,
+            sealed: false,
+            path,
+            index_interval_bytes,
+        })
+    }
+
+    /// Opens an existing segment. With `recover`, every batch is CRC-checked and the indexes
+    /// rebuilt, and the file is cut at the first bad batch; otherwise the indexes are loaded
+    /// (and rebuilt if they fail their checks) and only the tail past the last index entry is
+    /// walked. Returns the segment and, when it was cut, why.
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        recover: bool,
+        now_ms: i64,
+        index_interval_bytes: u64,
+    ) -> Result<(Segment, Option<String>), StorageError> {
+        let path = dir.join(file_name(base_offset, "log"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("open segment", &path, e))?;
+        let file_len = file
+            .metadata()
+            .map_err(|e| StorageError::io("stat segment", &path, e))?
+            .len();
+        let mut seg = Segment {
+            base_offset,
+            file: Arc::new(file),
+            size: file_len,
+            synced_size: file_len,
+            index: OffsetIndex::new(dir.join(file_name(base_offset, "index")), base_offset),
+            time_index: TimeIndex::new(dir.join(file_name(base_offset, "timeindex")), base_offset),
+            bytes_since_index: 0,
+            max_timestamp: -1,
+            max_timestamp_batch_offset: base_offset,
+            last_offset: None,
+            rolling_base_ms: now_ms,
+            sealed: false,
+            path,
+            index_interval_bytes,
+        };
+        if recover {
+            let end = seg.rebuild(Verify::Crc)?;
+            let cut = end.stopped.map(|why| {
+                warn!(segment = %seg.path.display(), at = end.valid_bytes, %why, "truncating torn or corrupt tail");
+                why
+            });
+            if end.valid_bytes < file_len {
+                seg.file
+                    .set_len(end.valid_bytes)
+                    .map_err(|e| StorageError::io("truncate segment", &seg.path, e))?;
+            }
+            // What recovery read may have come from the page cache of a killed process: make it
+            // durable before the recovery point moves past it.
+            seg.file
+                .sync_all()
+                .map_err(|e| StorageError::io("sync segment", &seg.path, e))?;
+            seg.size = end.valid_bytes;
+            seg.synced_size = end.valid_bytes;
+            return Ok((seg, cut));
+        }
+        match OffsetIndex::load(seg.index.path(), base_offset, file_len) {
+            Ok(index) => seg.index = index,
+            Err(why) => {
+                if seg.index.path().exists() {
+                    warn!(index = %seg.index.path().display(), %why, "rebuilding offset index");
+                }
+                let end = seg.rebuild(Verify::Headers)?;
+                return Ok((seg, end.stopped));
+            }
+        }
+        // Walk from the last index entry to learn the last offset and latest timestamps.
+        let start = u64::from(seg.index.last_position());
+        let mut tail: Vec<(u64, BatchHeader)> = Vec::new();
+        let end = scan::scan(
+            &seg.file,
+            &seg.path,
+            start,
+            file_len,
+            base_offset,
+            base_offset,
+            Verify::Headers,
+            |p, h| tail.push((p, *h)),
+        )?;
+        if end.stopped.is_some() {
+            // A segment that should be whole is not: rebuild it fully, CRC included.
+            warn!(segment = %seg.path.display(), why = ?end.stopped, "segment tail unreadable; recovering");
+            seg.index = OffsetIndex::new(seg.index.path().to_path_buf(), base_offset);
+            return Self::open(dir, base_offset, true, now_ms, index_interval_bytes);
+        }
+        let last_offset = tail.last().map(|(_, h)| h.last_offset());
+        match TimeIndex::load(
+            seg.time_index.path(),
+            base_offset,
+            last_offset.unwrap_or(base_offset),
+        ) {
+            Ok(t) => seg.time_index = t,
+            Err(_) => {
+                let end = seg.rebuild(Verify::Headers)?;
+                return Ok((seg, end.stopped));
+            }
+        }
+        if let Some((ts, off)) = seg.time_index.last() {
+            seg.max_timestamp = ts;
+            seg.max_timestamp_batch_offset = off;
+        }
+        for (_, h) in &tail {
+            seg.note_timestamp(h);
+        }
+        seg.last_offset = last_offset;
+        if let Some((_, first)) = tail.first().filter(|_| seg.index.is_empty()) {
+            seg.rolling_base_ms = first.max_timestamp.max(0);
+        }
+        Ok((seg, None))
+    }
+
+    /// Rebuilds both indexes (and the in-memory summary) by scanning the whole file.
+    fn rebuild(&mut self, verify: Verify) -> Result<ScanEnd, StorageError> {
+        self.index = OffsetIndex::new(self.index.path().to_path_buf(), self.base_offset);
+        self.time_index = TimeIndex::new(self.time_index.path().to_path_buf(), self.base_offset);
+        self.bytes_since_index = 0;
+        self.max_timestamp = -1;
+        self.last_offset = None;
+        let file = Arc::clone(&self.file);
+        let path = self.path.clone();
+        let mut first_ts = None;
+        let end = scan::scan(
+            &file,
+            &path,
+            0,
+            self.size,
+            self.base_offset,
+            self.base_offset,
+            verify,
+            |pos, h| {
+                first_ts.get_or_insert(h.max_timestamp);
+                self.index_batch(pos, h);
+                self.last_offset = Some(h.last_offset());
+            },
+        )?;
+        if let Some(ts) = first_ts {
+            self.rolling_base_ms = ts.max(0);
+        }
+        self.size = end.valid_bytes;
+        Ok(end)
+    }
+
+    fn note_timestamp(&mut self, h: &BatchHeader) {
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.max_timestamp_batch_offset = h.last_offset();
+        }
+    }
+
+    /// Updates indexes and summary for a batch at `pos` (already in the file).
+    fn index_batch(&mut self, pos: u64, h: &BatchHeader) {
+        self.note_timestamp(h);
+        let size = h.size() as u64;
+        if self.bytes_since_index >= self.index_interval_bytes || self.index.is_empty() && pos == 0
+        {
+            if let Ok(p) = u32::try_from(pos) {
+                self.index.append(h.last_offset(), p);
+                self.time_index
+                    .maybe_append(self.max_timestamp, self.max_timestamp_batch_offset);
+            }
+            self.bytes_since_index = 0;
+        }
+        self.bytes_since_index += size;
+    }
+
+    /// Appends one batch whose offsets are already assigned. On a failed write the file is cut
+    /// back so that no partial batch remains.
+    pub(crate) fn append(&mut self, batch: &[u8], h: &BatchHeader) -> Result<(), StorageError> {
+        debug_assert!(batch.len() >= HEADER_BYTES);
+        debug_assert!(!self.sealed, "append to a sealed segment");
+        let pos = self.size;
+        if let Err(e) = self.file.write_all_at(batch, pos) {
+            if let Err(cut) = self.file.set_len(pos) {
+                warn!(segment = %self.path.display(), error = %cut, "could not cut back a failed write");
+            }
+            return Err(StorageError::io("append", &self.path, e));
+        }
+        if self.last_offset.is_none() && h.max_timestamp > 0 {
+            // Kafka's rollingBasedTimestamp: `segment.ms` counts from the first batch's time.
+            self.rolling_base_ms = h.max_timestamp;
+        }
+        self.size += batch.len() as u64;
+        self.index_batch(pos, h);
+        self.last_offset = Some(h.last_offset());
+        Ok(())
+    }
+
+    /// Writes the final time index entry and both indexes to disk; the segment takes no more
+    /// appends.
+    pub(crate) fn seal(&mut self) -> Result<(), StorageError> {
+        if self.max_timestamp >= 0 {
+            self.time_index
+                .maybe_append(self.max_timestamp, self.max_timestamp_batch_offset);
+        }
+        self.index.persist()?;
+        self.time_index.persist()?;
+        self.sealed = true;
+        Ok(())
+    }
+
+    /// Writes the indexes without sealing (clean shutdown of the active segment).
+    pub(crate) fn persist_indexes(&mut self) -> Result<(), StorageError> {
+        if self.max_timestamp >= 0 {
+            self.time_index
+                .maybe_append(self.max_timestamp, self.max_timestamp_batch_offset);
+        }
+        if self.index.is_dirty() || !self.index.path().exists() {
+            self.index.persist()?;
+        }
+        if self.time_index.is_dirty() || !self.time_index.path().exists() {
+            self.time_index.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Removes the segment's files. Readers holding the file keep reading it until they drop it.
+    pub(crate) fn delete_files(&self) {
+        for p in [&self.path, self.index.path(), self.time_index.path()] {
+            if let Err(e) = std::fs::remove_file(p) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    warn!(file = %p.display(), error = %e, "could not delete segment file");
+                }
+            }
+        }
+    }
+
+    /// Cuts off every batch whose last offset is ≥ `offset`. Returns the new size.
+    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64, StorageError> {
+        let mut cut_at = None;
+        scan::scan(
+            &self.file,
+            &self.path,
+            0,
+            self.size,
+            self.base_offset,
+            self.base_offset,
+            Verify::Headers,
+            |pos, h| {
+                if cut_at.is_none() && h.last_offset() >= offset {
+                    cut_at = Some(pos);
+                }
+            },
+        )?;
+        let Some(cut) = cut_at else {
+            return Ok(self.size);
+        };
+        self.file
+            .set_len(cut)
+            .map_err(|e| StorageError::io("truncate", &self.path, e))?;
+        self.size = cut;
+        self.synced_size = self.synced_size.min(cut);
+        self.rebuild(Verify::Headers)?;
+        self.sealed = false;
+        Ok(cut)
+    }
+}

@@ -1,0 +1,325 @@
+//! The partition log against real files: append and read back, rolling, crash recovery of torn
+//! and corrupt tails, index rebuilds, retention and timestamp lookups.
+
+use std::fs::OpenOptions as FsOpen;
+use std::io::Write;
+use std::path::Path;
+
+use pilgrimage_protocol::batch::view::{BatchView, Batches};
+use pilgrimage_protocol::batch::{BatchBuilder, NewRecord};
+use pilgrimage_protocol::codec::Compression;
+use pilgrimage_storage::{Log, LogConfig, LogPosition, OpenOptions};
+
+fn batch(n: usize, ts: i64, value_len: usize) -> Vec<u8> {
+    let mut b = BatchBuilder::new(Compression::None);
+    let v = vec![7u8; value_len];
+    for i in 0..n {
+        b.push(NewRecord {
+            timestamp: ts + i as i64,
+            key: Some(b"key"),
+            value: Some(&v),
+            headers: &[],
+        });
+    }
+    b.build().unwrap()
+}
+
+fn open(dir: &Path, cfg: LogConfig, clean: bool, rp: i64) -> Log {
+    Log::open(
+        dir,
+        cfg,
+        OpenOptions {
+            recovery_point: rp,
+            log_start_offset: 0,
+            clean_shutdown: clean,
+            now_ms: 1_000_000,
+        },
+    )
+    .unwrap()
+    .0
+}
+
+fn read_all(log: &Log) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    loop {
+        let plan = log.read(offset, 1 << 20, log.end(), true).unwrap();
+        let bytes = plan.execute().unwrap();
+        if bytes.is_empty() {
+            break;
+        }
+        for b in Batches::new(&bytes) {
+            let Ok(b) = b else { break };
+            b.verify().unwrap();
+            let h = b.header();
+            if h.last_offset() >= offset {
+                out.push((h.base_offset, h.last_offset()));
+                offset = h.last_offset() + 1;
+            }
+        }
+    }
+    out
+}
+
+fn small_segments() -> LogConfig {
+    LogConfig {
+        segment_bytes: 4096,
+        index_interval_bytes: 512,
+        ..LogConfig::default()
+    }
+}
+
+#[test]
+fn appends_are_read_back_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments(), true, 0);
+    let mut expected = Vec::new();
+    for i in 0..200 {
+        let n = 1 + i % 5;
+        let mut b = batch(n, 1000 + i as i64, 40);
+        let info = log.append(&mut b, 0, 1_000_000).unwrap();
+        expected.push((info.base_offset, info.last_offset));
+    }
+    assert!(
+        log.segment_count() > 5,
+        "rolled into {} segments",
+        log.segment_count()
+    );
+    assert_eq!(read_all(&log), expected);
+    // A read from the middle of a batch returns that whole batch.
+    let (base, last) = expected[11];
+    assert!(last > base);
+    let bytes = log
+        .read(base + 1, 1, log.end(), true)
+        .unwrap()
+        .execute()
+        .unwrap();
+    let (v, _) = BatchView::parse(&bytes, 0).unwrap();
+    assert_eq!(v.header().base_offset, base);
+    // Reopen cleanly and unclean: same content.
+    log.close().unwrap();
+    drop(log);
+    let log = open(dir.path(), small_segments(), true, 0);
+    assert_eq!(read_all(&log), expected);
+    drop(log);
+    let log = open(dir.path(), small_segments(), false, 0);
+    assert_eq!(read_all(&log), expected);
+}
+
+#[test]
+fn reads_stop_at_the_upper_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), true, 0);
+    let first = log.append(&mut batch(3, 10, 10), 0, 0).unwrap();
+    log.append(&mut batch(3, 20, 10), 0, 0).unwrap();
+    let bytes = log
+        .read(0, 1 << 20, first.end, true)
+        .unwrap()
+        .execute()
+        .unwrap();
+    let all: Vec<_> = Batches::new(&bytes)
+        .map(|b| b.unwrap().header().base_offset)
+        .collect();
+    assert_eq!(all, vec![0]);
+    assert!(
+        log.read(3, 1 << 20, first.end, true)
+            .unwrap()
+            .execute()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        log.read(7, 100, log.end(), true).is_err(),
+        "past the end is out of range"
+    );
+}
+
+#[test]
+fn torn_tail_is_cut_at_the_last_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), true, 0);
+    for i in 0..10 {
+        log.append(&mut batch(2, i, 100), 0, 0).unwrap();
+    }
+    let end = log.end();
+    drop(log); // no close: as after SIGKILL
+    let seg = dir.path().join("00000000000000000000.log");
+    // Half a batch more, as a write cut off by a crash.
+    let extra = batch(2, 99, 100);
+    FsOpen::new()
+        .append(true)
+        .open(&seg)
+        .unwrap()
+        .write_all(&extra[..extra.len() / 2])
+        .unwrap();
+    let log = open(dir.path(), LogConfig::default(), false, 0);
+    assert_eq!(log.next_offset(), 20);
+    assert_eq!(log.end(), end);
+    assert_eq!(read_all(&log).len(), 10);
+}
+
+#[test]
+fn corrupt_batch_is_cut_with_everything_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments(), true, 0);
+    let mut positions = Vec::new();
+    for i in 0..60 {
+        let info = log.append(&mut batch(1, i, 200), 0, 0).unwrap();
+        positions.push(info);
+    }
+    let segments_before = log.segment_count();
+    drop(log);
+    // Flip a byte in the records of the 5th batch of the first segment.
+    let seg = dir.path().join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mut pos = 0;
+    for _ in 0..4 {
+        let (v, _) = BatchView::parse(&bytes[pos..], 0).unwrap();
+        pos += v.bytes().len();
+    }
+    bytes[pos + 70] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+    let log = open(dir.path(), small_segments(), false, 0);
+    assert_eq!(
+        log.next_offset(),
+        4,
+        "records before the corrupt batch survive"
+    );
+    assert_eq!(
+        log.segment_count(),
+        1,
+        "later segments were {segments_before}, now deleted"
+    );
+    assert_eq!(read_all(&log).len(), 4);
+}
+
+#[test]
+fn corrupt_index_is_rebuilt_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments(), true, 0);
+    for i in 0..100 {
+        log.append(&mut batch(1, i, 50), 0, 0).unwrap();
+    }
+    let expected = read_all(&log);
+    log.close().unwrap();
+    drop(log);
+    // Garbage in an index: decreasing entries and positions past the file.
+    std::fs::write(dir.path().join("00000000000000000000.index"), [0xffu8; 64]).unwrap();
+    std::fs::write(dir.path().join("00000000000000000000.timeindex"), [1u8; 25]).unwrap();
+    let log = open(dir.path(), small_segments(), true, 0);
+    assert_eq!(read_all(&log), expected);
+}
+
+#[test]
+fn retention_by_time_and_size_moves_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 2048,
+        retention_ms: 60_000,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), cfg.clone(), true, 0);
+    for i in 0..40 {
+        log.append(&mut batch(1, 1_000 + i, 300), 0, 2_000).unwrap();
+    }
+    let n = log.segment_count();
+    assert!(n > 3);
+    let hw = log.next_offset();
+    // Not yet expired.
+    assert_eq!(
+        log.enforce_retention(50_000, hw).unwrap().segments_deleted,
+        0
+    );
+    // Everything expired: all old segments go, the active one is rolled and goes too.
+    let r = log.enforce_retention(200_000, hw).unwrap();
+    assert_eq!(r.segments_deleted, n);
+    assert_eq!(log.log_start_offset(), 40);
+    assert_eq!(log.next_offset(), 40);
+    assert!(log.read(0, 100, log.end(), true).is_err());
+
+    let mut log2 = open(
+        tempfile::tempdir().unwrap().keep().as_path(),
+        LogConfig {
+            segment_bytes: 2048,
+            retention_bytes: 4096,
+            ..LogConfig::default()
+        },
+        true,
+        0,
+    );
+    for i in 0..40 {
+        log2.append(&mut batch(1, i, 300), 0, 0).unwrap();
+    }
+    let r = log2.enforce_retention(0, log2.next_offset()).unwrap();
+    assert!(r.segments_deleted > 0);
+    assert!(
+        log2.size_bytes() >= 4096 - 2048 && log2.size_bytes() < 4096 + 2048,
+        "{}",
+        log2.size_bytes()
+    );
+    assert!(log2.log_start_offset() > 0);
+    std::fs::remove_dir_all(log2.dir()).unwrap();
+}
+
+#[test]
+fn retention_never_deletes_above_the_high_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 1024,
+        retention_ms: 0,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), cfg, true, 0);
+    for i in 0..20 {
+        log.append(&mut batch(1, i, 300), 0, 0).unwrap();
+    }
+    log.enforce_retention(1_000_000, 0).unwrap();
+    assert_eq!(log.log_start_offset(), 0);
+}
+
+#[test]
+fn timestamp_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments(), true, 0);
+    // Timestamps 0, 10, 20, … with one out-of-order record at offset 50.
+    for i in 0..100i64 {
+        let ts = if i == 50 { 5 } else { i * 10 };
+        log.append(&mut batch(1, ts, 60), 0, 0).unwrap();
+    }
+    let end = log.next_offset();
+    assert_eq!(log.offset_for_timestamp(0, end).unwrap(), Some((0, 0)));
+    assert_eq!(log.offset_for_timestamp(5, end).unwrap(), Some((1, 10)));
+    assert_eq!(log.offset_for_timestamp(495, end).unwrap(), Some((51, 510)));
+    assert_eq!(log.offset_for_timestamp(10_000, end).unwrap(), None);
+    assert_eq!(log.max_timestamp_record(end).unwrap(), Some((99, 990)));
+}
+
+#[test]
+fn delete_records_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments(), true, 0);
+    for i in 0..50 {
+        log.append(&mut batch(2, i, 100), 3, 0).unwrap();
+    }
+    assert_eq!(log.advance_log_start(31).unwrap(), 31);
+    log.enforce_retention(0, log.next_offset()).unwrap();
+    assert!(log.read(30, 10, log.end(), true).is_err());
+    let bytes = log
+        .read(31, 10, log.end(), true)
+        .unwrap()
+        .execute()
+        .unwrap();
+    assert!(!bytes.is_empty());
+    log.truncate_to(60, 0).unwrap();
+    assert_eq!(log.next_offset(), 60);
+    assert_eq!(read_all(&log).last().map(|b| b.1), Some(59));
+    assert_eq!(
+        log.leader_epochs().end_offset_for(3, log.next_offset()),
+        (3, 60)
+    );
+    let _ = LogPosition {
+        offset: 0,
+        segment_base: 0,
+        position: 0,
+    };
+}
