@@ -20,6 +20,9 @@ pub struct LogConfig {
     pub flush_messages: u64,
     /// `flush.ms`: fsync records left unflushed longer than this.
     pub flush_ms: i64,
+    /// `cleanup.policy` contains `delete`: time and size retention apply. A compact-only log
+    /// keeps its segments (only DeleteRecords moves its start).
+    pub cleanup_delete: bool,
 }
 
 impl Default for LogConfig {
@@ -33,6 +36,7 @@ impl Default for LogConfig {
             retention_bytes: -1,
             flush_messages: i64::MAX as u64,
             flush_ms: i64::MAX,
+            cleanup_delete: true,
         }
     }
 }

@@ -97,17 +97,32 @@ impl LeaderEpochCache {
         }
     }
 
-    /// Kafka's `endOffsetFor`: the largest epoch ≤ `requested` and the offset where the epoch
-    /// after it starts (or `log_end` for the latest epoch). `(-1, -1)` when unknown.
+    /// Kafka's `endOffsetFor`: for the requested epoch, the epoch the log knows and the offset
+    /// where that epoch ended (the log end for the latest epoch). `(-1, -1)` when the requested
+    /// epoch is unknown (negative, or newer than every cached epoch).
     pub fn end_offset_for(&self, requested: i32, log_end: i64) -> (i32, i64) {
-        let i = self.entries.partition_point(|&(e, _)| e <= requested);
-        if i == 0 {
-            // Older than every epoch we know.
+        let Some(&(latest, _)) = self.entries.last() else {
+            return (-1, -1);
+        };
+        if requested < 0 || requested > latest {
             return (-1, -1);
         }
-        let epoch = self.entries[i - 1].0;
-        let end = self.entries.get(i).map_or(log_end, |&(_, o)| o);
-        (epoch, end)
+        if requested == latest {
+            return (requested, log_end);
+        }
+        let i = self.entries.partition_point(|&(e, _)| e <= requested);
+        if i == 0 {
+            // Older than every cached epoch: it ended where the first known one starts.
+            return (requested, self.entries[0].1);
+        }
+        // `requested` < latest, so an entry after i - 1 exists.
+        (self.entries[i - 1].0, self.entries[i].1)
+    }
+
+    /// The epoch that wrote `offset`: the latest epoch starting at or before it (-1 if none).
+    pub fn epoch_for_offset(&self, offset: i64) -> i32 {
+        let i = self.entries.partition_point(|&(_, o)| o <= offset);
+        if i == 0 { -1 } else { self.entries[i - 1].0 }
     }
 
     /// Drops epochs that start at or after `offset` (log truncation).
@@ -158,7 +173,9 @@ mod tests {
         assert_eq!(c.end_offset_for(0, 300), (0, 100));
         assert_eq!(c.end_offset_for(1, 300), (0, 100));
         assert_eq!(c.end_offset_for(2, 300), (2, 250));
-        assert_eq!(c.end_offset_for(7, 300), (5, 300));
+        assert_eq!(c.end_offset_for(5, 300), (5, 300));
+        assert_eq!(c.end_offset_for(7, 300), (-1, -1));
+        assert_eq!(c.end_offset_for(-1, 300), (-1, -1));
         c.persist().unwrap();
         let (back, err) = LeaderEpochCache::load(dir.path());
         assert!(err.is_none());

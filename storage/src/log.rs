@@ -622,7 +622,7 @@ impl Log {
             }
         }
         // 2. retention.ms: the newest record of the segment is older than the limit.
-        if self.config.retention_ms >= 0 {
+        if self.config.cleanup_delete && self.config.retention_ms >= 0 {
             loop {
                 let expired = {
                     let first = self.segments.values().next();
@@ -641,7 +641,7 @@ impl Log {
             }
         }
         // 3. retention.bytes: drop oldest segments while the rest still exceed the limit.
-        if self.config.retention_bytes >= 0 {
+        if self.config.cleanup_delete && self.config.retention_bytes >= 0 {
             let limit = self.config.retention_bytes as u64;
             let mut total = self.size_bytes();
             while self.segments.len() > 1 {

@@ -93,6 +93,9 @@ impl ReadPlan {
         let mut want = visible.min(self.max_bytes);
         if self.min_one {
             want = want.max(first_size.min(visible));
+        } else if first_size > self.max_bytes {
+            // Kafka returns nothing rather than a first batch it would have to cut.
+            return Ok(Bytes::new());
         }
         if at + want <= buf.len() {
             let mut buf = Bytes::from(buf);

@@ -1,0 +1,819 @@
+//! Definitions of every setting a node understands: broker settings and topic configs, with
+//! Kafka's names, types and defaults, and the broker settings each topic config falls back to.
+//!
+//! Types and sources use the ids of DescribeConfigs (`ConfigType`, `ConfigSource`), so the
+//! answer to an admin client is read straight from these tables.
+
+/// A config's type, as DescribeConfigs v3+ reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Boolean,
+    String,
+    Int,
+    Short,
+    Long,
+    Double,
+    List,
+}
+
+impl Kind {
+    /// `ConfigType` id in DescribeConfigs responses.
+    pub fn id(self) -> i8 {
+        match self {
+            Kind::Boolean => 1,
+            Kind::String => 2,
+            Kind::Int => 3,
+            Kind::Short => 4,
+            Kind::Long => 5,
+            Kind::Double => 6,
+            Kind::List => 7,
+        }
+    }
+}
+
+/// What values a setting accepts beyond its type.
+#[derive(Debug, Clone, Copy)]
+pub enum Check {
+    Any,
+    AtLeast(i64),
+    OneOf(&'static [&'static str]),
+    /// A comma-separated list whose items are all from this set.
+    ListOf(&'static [&'static str]),
+    /// A double in [0, 1].
+    Ratio,
+}
+
+/// One setting.
+#[derive(Debug)]
+pub struct Def {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Kafka's default, as text; `None` when the setting has no default (unset).
+    pub default: Option<&'static str>,
+    pub check: Check,
+    pub doc: &'static str,
+}
+
+const LONG_MAX: &str = "9223372036854775807";
+
+macro_rules! def {
+    ($name:expr, $kind:ident, $default:expr, $check:expr, $doc:expr) => {
+        Def {
+            name: $name,
+            kind: Kind::$kind,
+            default: $default,
+            check: $check,
+            doc: $doc,
+        }
+    };
+}
+
+/// Broker settings (file, `--set`, or the typed flags).
+pub static BROKER: &[Def] = &[
+    def!(
+        "node.id",
+        Int,
+        Some("1"),
+        Check::AtLeast(0),
+        "The id of this node in the cluster."
+    ),
+    def!(
+        "log.dirs",
+        String,
+        Some("./pilgrimage-data"),
+        Check::Any,
+        "Directory holding partition logs and node metadata."
+    ),
+    def!(
+        "listeners",
+        String,
+        Some("PLAINTEXT://127.0.0.1:9092"),
+        Check::Any,
+        "Kafka listener, as PLAINTEXT://host:port."
+    ),
+    def!(
+        "advertised.listeners",
+        String,
+        None,
+        Check::Any,
+        "Address given to clients in Metadata; defaults to the listener."
+    ),
+    def!(
+        "http.listen",
+        String,
+        Some("127.0.0.1:8080"),
+        Check::Any,
+        "Address of the HTTP server (health, metrics); 'none' disables it."
+    ),
+    def!(
+        "num.partitions",
+        Int,
+        Some("1"),
+        Check::AtLeast(1),
+        "Partitions of an auto-created topic, or one created with -1 partitions."
+    ),
+    def!(
+        "default.replication.factor",
+        Short,
+        Some("1"),
+        Check::AtLeast(1),
+        "Replication factor of auto-created topics."
+    ),
+    def!(
+        "auto.create.topics.enable",
+        Boolean,
+        Some("true"),
+        Check::Any,
+        "Create unknown topics named in Metadata requests."
+    ),
+    def!(
+        "delete.topic.enable",
+        Boolean,
+        Some("true"),
+        Check::Any,
+        "Allow DeleteTopics."
+    ),
+    def!(
+        "socket.request.max.bytes",
+        Int,
+        Some("104857600"),
+        Check::AtLeast(1024),
+        "Largest request frame accepted; larger frames close the connection."
+    ),
+    def!(
+        "max.connections",
+        Int,
+        Some("10000"),
+        Check::AtLeast(1),
+        "Most client connections open at once; more wait in the accept queue."
+    ),
+    def!(
+        "queued.max.request.bytes",
+        Long,
+        Some("536870912"),
+        Check::AtLeast(1048576),
+        "Bytes of requests held in memory at once, node-wide; reading pauses when it is used up."
+    ),
+    def!(
+        "max.in.flight.requests.per.connection",
+        Int,
+        Some("128"),
+        Check::AtLeast(1),
+        "Requests of one connection being handled or awaiting their turn to answer."
+    ),
+    def!(
+        "fetch.max.bytes",
+        Int,
+        Some("57671680"),
+        Check::AtLeast(1024),
+        "Cap on the bytes of one Fetch response."
+    ),
+    def!(
+        "max.incremental.fetch.session.cache.slots",
+        Int,
+        Some("1000"),
+        Check::AtLeast(0),
+        "Fetch sessions (KIP-227) kept at once."
+    ),
+    def!(
+        "message.max.bytes",
+        Int,
+        Some("1048588"),
+        Check::AtLeast(0),
+        "Default max.message.bytes of topics."
+    ),
+    def!(
+        "log.segment.bytes",
+        Int,
+        Some("1073741824"),
+        Check::AtLeast(14),
+        "Default segment.bytes."
+    ),
+    def!(
+        "log.roll.ms",
+        Long,
+        None,
+        Check::AtLeast(1),
+        "Default segment.ms."
+    ),
+    def!(
+        "log.roll.hours",
+        Int,
+        Some("168"),
+        Check::AtLeast(1),
+        "Default segment.ms, in hours."
+    ),
+    def!(
+        "log.roll.jitter.ms",
+        Long,
+        None,
+        Check::AtLeast(0),
+        "Default segment.jitter.ms."
+    ),
+    def!(
+        "log.roll.jitter.hours",
+        Int,
+        Some("0"),
+        Check::AtLeast(0),
+        "Default segment.jitter.ms, in hours."
+    ),
+    def!(
+        "log.retention.ms",
+        Long,
+        None,
+        Check::AtLeast(-1),
+        "Default retention.ms."
+    ),
+    def!(
+        "log.retention.minutes",
+        Int,
+        None,
+        Check::AtLeast(-1),
+        "Default retention.ms, in minutes."
+    ),
+    def!(
+        "log.retention.hours",
+        Int,
+        Some("168"),
+        Check::AtLeast(-1),
+        "Default retention.ms, in hours."
+    ),
+    def!(
+        "log.retention.bytes",
+        Long,
+        Some("-1"),
+        Check::AtLeast(-1),
+        "Default retention.bytes."
+    ),
+    def!(
+        "log.retention.check.interval.ms",
+        Long,
+        Some("300000"),
+        Check::AtLeast(1),
+        "How often retention runs."
+    ),
+    def!(
+        "log.index.interval.bytes",
+        Int,
+        Some("4096"),
+        Check::AtLeast(0),
+        "Default index.interval.bytes."
+    ),
+    def!(
+        "log.index.size.max.bytes",
+        Int,
+        Some("10485760"),
+        Check::AtLeast(4),
+        "Default segment.index.bytes."
+    ),
+    def!(
+        "log.flush.interval.messages",
+        Long,
+        Some(LONG_MAX),
+        Check::AtLeast(1),
+        "Default flush.messages."
+    ),
+    def!(
+        "log.flush.interval.ms",
+        Long,
+        None,
+        Check::AtLeast(0),
+        "Default flush.ms."
+    ),
+    def!(
+        "log.flush.scheduler.interval.ms",
+        Long,
+        Some(LONG_MAX),
+        Check::AtLeast(0),
+        "Default flush.ms when log.flush.interval.ms is unset."
+    ),
+    def!(
+        "log.flush.offset.checkpoint.interval.ms",
+        Int,
+        Some("5000"),
+        Check::AtLeast(100),
+        "How often recovery points are checkpointed; bounds how much is CRC-scanned after a crash."
+    ),
+    def!(
+        "log.flush.start.offset.checkpoint.interval.ms",
+        Int,
+        Some("5000"),
+        Check::AtLeast(100),
+        "How often log start offsets are checkpointed."
+    ),
+    def!(
+        "log.cleanup.policy",
+        List,
+        Some("delete"),
+        Check::ListOf(&["delete", "compact"]),
+        "Default cleanup.policy."
+    ),
+    def!(
+        "log.cleaner.delete.retention.ms",
+        Long,
+        Some("86400000"),
+        Check::AtLeast(0),
+        "Default delete.retention.ms."
+    ),
+    def!(
+        "log.cleaner.min.compaction.lag.ms",
+        Long,
+        Some("0"),
+        Check::AtLeast(0),
+        "Default min.compaction.lag.ms."
+    ),
+    def!(
+        "log.cleaner.max.compaction.lag.ms",
+        Long,
+        Some(LONG_MAX),
+        Check::AtLeast(1),
+        "Default max.compaction.lag.ms."
+    ),
+    def!(
+        "log.cleaner.min.cleanable.ratio",
+        Double,
+        Some("0.5"),
+        Check::Ratio,
+        "Default min.cleanable.dirty.ratio."
+    ),
+    def!(
+        "log.segment.delete.delay.ms",
+        Long,
+        Some("60000"),
+        Check::AtLeast(0),
+        "Default file.delete.delay.ms."
+    ),
+    def!(
+        "log.preallocate",
+        Boolean,
+        Some("false"),
+        Check::Any,
+        "Default preallocate."
+    ),
+    def!(
+        "log.message.timestamp.type",
+        String,
+        Some("CreateTime"),
+        Check::OneOf(&["CreateTime", "LogAppendTime"]),
+        "Default message.timestamp.type."
+    ),
+    def!(
+        "log.message.timestamp.before.max.ms",
+        Long,
+        Some(LONG_MAX),
+        Check::AtLeast(0),
+        "Default message.timestamp.before.max.ms."
+    ),
+    def!(
+        "log.message.timestamp.after.max.ms",
+        Long,
+        Some("3600000"),
+        Check::AtLeast(0),
+        "Default message.timestamp.after.max.ms."
+    ),
+    def!(
+        "log.local.retention.ms",
+        Long,
+        Some("-2"),
+        Check::AtLeast(-2),
+        "Default local.retention.ms (tiered storage; accepted, not used)."
+    ),
+    def!(
+        "log.local.retention.bytes",
+        Long,
+        Some("-2"),
+        Check::AtLeast(-2),
+        "Default local.retention.bytes (tiered storage; accepted, not used)."
+    ),
+    def!(
+        "compression.type",
+        String,
+        Some("producer"),
+        Check::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        "Default compression.type."
+    ),
+    def!(
+        "compression.gzip.level",
+        Int,
+        Some("-1"),
+        Check::AtLeast(-1),
+        "Default compression.gzip.level."
+    ),
+    def!(
+        "compression.lz4.level",
+        Int,
+        Some("9"),
+        Check::AtLeast(1),
+        "Default compression.lz4.level."
+    ),
+    def!(
+        "compression.zstd.level",
+        Int,
+        Some("3"),
+        Check::AtLeast(-131072),
+        "Default compression.zstd.level."
+    ),
+    def!(
+        "min.insync.replicas",
+        Int,
+        Some("1"),
+        Check::AtLeast(1),
+        "Default min.insync.replicas."
+    ),
+    def!(
+        "unclean.leader.election.enable",
+        Boolean,
+        Some("false"),
+        Check::Any,
+        "Default unclean.leader.election.enable."
+    ),
+];
+
+/// A broker setting a topic config falls back to, with the factor that turns its unit into the
+/// topic config's (hours → ms is 3,600,000).
+#[derive(Debug)]
+pub struct Synonym {
+    pub name: &'static str,
+    pub scale: i64,
+}
+
+const fn syn(name: &'static str) -> Synonym {
+    Synonym { name, scale: 1 }
+}
+
+/// A topic config: its definition and the broker settings it falls back to, in order.
+#[derive(Debug)]
+pub struct TopicDef {
+    pub def: Def,
+    pub synonyms: &'static [Synonym],
+}
+
+macro_rules! topic {
+    ($name:expr, $kind:ident, $default:expr, $check:expr, [$($syn:expr),*], $doc:expr) => {
+        TopicDef { def: def!($name, $kind, Some($default), $check, $doc), synonyms: &[$($syn),*] }
+    };
+}
+
+/// The 33 topic configs of Kafka 4.x, with the default an unconfigured broker gives them.
+pub static TOPIC: &[TopicDef] = &[
+    topic!(
+        "cleanup.policy",
+        List,
+        "delete",
+        Check::ListOf(&["delete", "compact"]),
+        [syn("log.cleanup.policy")],
+        "delete: drop old segments; compact: keep the latest record per key."
+    ),
+    topic!(
+        "compression.type",
+        String,
+        "producer",
+        Check::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        [syn("compression.type")],
+        "Codec batches are stored with; producer keeps what the producer sent."
+    ),
+    topic!(
+        "compression.gzip.level",
+        Int,
+        "-1",
+        Check::AtLeast(-1),
+        [syn("compression.gzip.level")],
+        "gzip level for broker-side recompression."
+    ),
+    topic!(
+        "compression.lz4.level",
+        Int,
+        "9",
+        Check::AtLeast(1),
+        [syn("compression.lz4.level")],
+        "lz4 level for broker-side recompression."
+    ),
+    topic!(
+        "compression.zstd.level",
+        Int,
+        "3",
+        Check::AtLeast(-131072),
+        [syn("compression.zstd.level")],
+        "zstd level for broker-side recompression."
+    ),
+    topic!(
+        "delete.retention.ms",
+        Long,
+        "86400000",
+        Check::AtLeast(0),
+        [syn("log.cleaner.delete.retention.ms")],
+        "How long tombstones of compacted topics are kept."
+    ),
+    topic!(
+        "file.delete.delay.ms",
+        Long,
+        "60000",
+        Check::AtLeast(0),
+        [syn("log.segment.delete.delay.ms")],
+        "Delay before a deleted segment's files are removed (readers keep open files readable)."
+    ),
+    topic!(
+        "flush.messages",
+        Long,
+        "9223372036854775807",
+        Check::AtLeast(1),
+        [syn("log.flush.interval.messages")],
+        "fsync after this many records not yet durable (acks=all is always fsynced before its answer)."
+    ),
+    topic!(
+        "flush.ms",
+        Long,
+        "9223372036854775807",
+        Check::AtLeast(0),
+        [
+            syn("log.flush.interval.ms"),
+            syn("log.flush.scheduler.interval.ms")
+        ],
+        "fsync records left unflushed this long (acks=all is always fsynced before its answer)."
+    ),
+    topic!(
+        "follower.replication.throttled.replicas",
+        List,
+        "",
+        Check::Any,
+        [],
+        "Replicas throttled as followers (accepted, not used)."
+    ),
+    topic!(
+        "index.interval.bytes",
+        Int,
+        "4096",
+        Check::AtLeast(0),
+        [syn("log.index.interval.bytes")],
+        "Bytes between offset index entries."
+    ),
+    topic!(
+        "leader.replication.throttled.replicas",
+        List,
+        "",
+        Check::Any,
+        [],
+        "Replicas throttled as leaders (accepted, not used)."
+    ),
+    topic!(
+        "local.retention.bytes",
+        Long,
+        "-2",
+        Check::AtLeast(-2),
+        [syn("log.local.retention.bytes")],
+        "Tiered storage (accepted, not used)."
+    ),
+    topic!(
+        "local.retention.ms",
+        Long,
+        "-2",
+        Check::AtLeast(-2),
+        [syn("log.local.retention.ms")],
+        "Tiered storage (accepted, not used)."
+    ),
+    topic!(
+        "max.compaction.lag.ms",
+        Long,
+        "9223372036854775807",
+        Check::AtLeast(1),
+        [syn("log.cleaner.max.compaction.lag.ms")],
+        "Longest a record stays uncompacted."
+    ),
+    topic!(
+        "max.message.bytes",
+        Int,
+        "1048588",
+        Check::AtLeast(0),
+        [syn("message.max.bytes")],
+        "Largest batch accepted, log overhead included."
+    ),
+    topic!(
+        "message.timestamp.after.max.ms",
+        Long,
+        "3600000",
+        Check::AtLeast(0),
+        [syn("log.message.timestamp.after.max.ms")],
+        "How far in the future a CreateTime timestamp may be."
+    ),
+    topic!(
+        "message.timestamp.before.max.ms",
+        Long,
+        "9223372036854775807",
+        Check::AtLeast(0),
+        [syn("log.message.timestamp.before.max.ms")],
+        "How far in the past a CreateTime timestamp may be."
+    ),
+    topic!(
+        "message.timestamp.type",
+        String,
+        "CreateTime",
+        Check::OneOf(&["CreateTime", "LogAppendTime"]),
+        [syn("log.message.timestamp.type")],
+        "CreateTime keeps producer timestamps; LogAppendTime stamps batches on append."
+    ),
+    topic!(
+        "min.cleanable.dirty.ratio",
+        Double,
+        "0.5",
+        Check::Ratio,
+        [syn("log.cleaner.min.cleanable.ratio")],
+        "Dirty share of a log before the cleaner compacts it."
+    ),
+    topic!(
+        "min.compaction.lag.ms",
+        Long,
+        "0",
+        Check::AtLeast(0),
+        [syn("log.cleaner.min.compaction.lag.ms")],
+        "Shortest a record stays uncompacted."
+    ),
+    topic!(
+        "min.insync.replicas",
+        Int,
+        "1",
+        Check::AtLeast(1),
+        [syn("min.insync.replicas")],
+        "Replicas that must hold an acks=all batch."
+    ),
+    topic!(
+        "preallocate",
+        Boolean,
+        "false",
+        Check::Any,
+        [syn("log.preallocate")],
+        "Preallocate segment files (accepted, not used)."
+    ),
+    topic!(
+        "remote.log.copy.disable",
+        Boolean,
+        "false",
+        Check::Any,
+        [],
+        "Tiered storage (accepted, not used)."
+    ),
+    topic!(
+        "remote.log.delete.on.disable",
+        Boolean,
+        "false",
+        Check::Any,
+        [],
+        "Tiered storage (accepted, not used)."
+    ),
+    topic!(
+        "remote.storage.enable",
+        Boolean,
+        "false",
+        Check::OneOf(&["false"]),
+        [],
+        "Tiered storage is not supported."
+    ),
+    topic!(
+        "retention.bytes",
+        Long,
+        "-1",
+        Check::AtLeast(-1),
+        [syn("log.retention.bytes")],
+        "Largest size of a partition before old segments are deleted; -1: no limit."
+    ),
+    topic!(
+        "retention.ms",
+        Long,
+        "604800000",
+        Check::AtLeast(-1),
+        [
+            syn("log.retention.ms"),
+            Synonym {
+                name: "log.retention.minutes",
+                scale: 60_000
+            },
+            Synonym {
+                name: "log.retention.hours",
+                scale: 3_600_000
+            }
+        ],
+        "Age after which segments are deleted; -1: forever."
+    ),
+    topic!(
+        "segment.bytes",
+        Int,
+        "1073741824",
+        Check::AtLeast(14),
+        [syn("log.segment.bytes")],
+        "Size at which a segment is rolled."
+    ),
+    topic!(
+        "segment.index.bytes",
+        Int,
+        "10485760",
+        Check::AtLeast(4),
+        [syn("log.index.size.max.bytes")],
+        "Size at which a segment's index forces a roll."
+    ),
+    topic!(
+        "segment.jitter.ms",
+        Long,
+        "0",
+        Check::AtLeast(0),
+        [
+            syn("log.roll.jitter.ms"),
+            Synonym {
+                name: "log.roll.jitter.hours",
+                scale: 3_600_000
+            }
+        ],
+        "Random jitter subtracted from segment.ms (accepted, not used)."
+    ),
+    topic!(
+        "segment.ms",
+        Long,
+        "604800000",
+        Check::AtLeast(1),
+        [
+            syn("log.roll.ms"),
+            Synonym {
+                name: "log.roll.hours",
+                scale: 3_600_000
+            }
+        ],
+        "Age at which a segment is rolled."
+    ),
+    topic!(
+        "unclean.leader.election.enable",
+        Boolean,
+        "false",
+        Check::Any,
+        [syn("unclean.leader.election.enable")],
+        "Elect out-of-sync replicas (accepted, not used)."
+    ),
+];
+
+pub fn broker_def(name: &str) -> Option<&'static Def> {
+    BROKER.iter().find(|d| d.name == name)
+}
+
+pub fn topic_def(name: &str) -> Option<&'static TopicDef> {
+    TOPIC.iter().find(|d| d.def.name == name)
+}
+
+/// Checks `value` against a definition and returns it in canonical form.
+pub fn validate(def: &Def, value: &str) -> Result<String, String> {
+    let v = value.trim();
+    let bad = |why: &str| {
+        Err(format!(
+            "Invalid value {v} for configuration {}: {why}",
+            def.name
+        ))
+    };
+    let int = |lo: i64, hi: i64| -> Result<i64, String> {
+        match v.parse::<i64>() {
+            Ok(n) if n >= lo && n <= hi => Ok(n),
+            Ok(_) => Err(format!(
+                "Invalid value {v} for configuration {}: out of range",
+                def.name
+            )),
+            Err(_) => Err(format!(
+                "Invalid value {v} for configuration {}: not a number",
+                def.name
+            )),
+        }
+    };
+    let n = match def.kind {
+        Kind::Boolean => {
+            return match v.to_ascii_lowercase().as_str() {
+                "true" | "false" => Ok(v.to_ascii_lowercase()),
+                _ => bad("expected true or false"),
+            };
+        }
+        Kind::Int => Some(int(i64::from(i32::MIN), i64::from(i32::MAX))?),
+        Kind::Short => Some(int(i64::from(i16::MIN), i64::from(i16::MAX))?),
+        Kind::Long => Some(int(i64::MIN, i64::MAX)?),
+        Kind::Double => {
+            let Ok(d) = v.parse::<f64>() else {
+                return bad("not a number");
+            };
+            if matches!(def.check, Check::Ratio) && !(0.0..=1.0).contains(&d) {
+                return bad("must be between 0 and 1");
+            }
+            return Ok(v.to_string());
+        }
+        Kind::String | Kind::List => None,
+    };
+    match (def.check, n) {
+        (Check::AtLeast(min), Some(n)) if n < min => bad(&format!("value must be at least {min}")),
+        (Check::OneOf(allowed), _) if !allowed.contains(&v) => {
+            bad(&format!("String must be one of: {}", allowed.join(", ")))
+        }
+        (Check::ListOf(allowed), _) => {
+            let items: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            if items.is_empty() || items.iter().any(|i| !allowed.contains(i)) {
+                return bad(&format!("items must be from: {}", allowed.join(", ")));
+            }
+            Ok(items.join(","))
+        }
+        _ => Ok(v.to_string()),
+    }
+}

@@ -1,0 +1,339 @@
+//! Fetch (key 1): read committed batches, byte for byte as stored, with Kafka's limits and long
+//! polling.
+//!
+//! - The first non-empty partition's first batch is returned whole even when it exceeds
+//!   `max_bytes` or `partition_max_bytes`, so a consumer always makes progress; after it, a
+//!   partition whose first batch does not fit returns nothing; the last batch may be cut.
+//! - A fetch from an offset inside a batch returns that whole batch (the client skips records
+//!   before its offset).
+//! - If fewer than `min_bytes` are available and `max_wait_ms` > 0, the fetch waits (stage 2)
+//!   on every partition it reads and answers as soon as enough arrived, never later than the wait.
+//! - Sessions (KIP-227): see [`session`].
+
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use pilgrimage_storage::ReadError;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use self::session::{Mode, Plan, TopicKey, Wanted};
+use super::{Ctx, Handled};
+use crate::broker::Broker;
+use crate::controller::MetadataImage;
+
+/// One partition's answer, before grouping by topic.
+struct Answer {
+    wanted: Wanted,
+    data: PartitionData,
+    /// Name and id of the topic, when known.
+    topic: Option<(Arc<str>, Uuid)>,
+    partition: Option<Arc<crate::partition::Partition>>,
+}
+
+struct Round {
+    answers: Vec<Answer>,
+    bytes: usize,
+    urgent: bool,
+}
+
+struct Params {
+    version: i16,
+    fetch_max: usize,
+    min_bytes: usize,
+    read_committed: bool,
+}
+
+pub(crate) async fn handle(ctx: &Ctx, req: FetchRequest) -> Handled<FetchResponse> {
+    let broker = Arc::clone(&ctx.broker);
+    let v = ctx.version;
+    let uses_ids = v >= 13;
+    let topic_key = |name: &TopicName, id: Uuid| {
+        if uses_ids {
+            TopicKey::Id(id)
+        } else {
+            TopicKey::Name(Arc::from(name.as_str()))
+        }
+    };
+    let requested: Vec<Wanted> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let key = topic_key(&t.topic, t.topic_id);
+            t.partitions.iter().map(move |p| Wanted {
+                topic: key.clone(),
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes,
+                current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: p.last_fetched_epoch,
+            })
+        })
+        .collect();
+    let forgotten: Vec<(TopicKey, i32)> = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| {
+            let key = topic_key(&t.topic, t.topic_id);
+            t.partitions.iter().map(move |p| (key.clone(), *p))
+        })
+        .collect();
+    let (session_id, epoch) = if v >= 7 {
+        (req.session_id, req.session_epoch)
+    } else {
+        (0, -1)
+    };
+    let plan = match broker
+        .fetch_sessions
+        .plan(session_id, epoch, requested, &forgotten, uses_ids)
+    {
+        Ok(p) => p,
+        Err(code) => {
+            return Handled::Now(
+                FetchResponse::default()
+                    .with_error_code(code.code())
+                    .with_session_id(0),
+            );
+        }
+    };
+    let broker_max = broker.config.int("fetch.max.bytes").max(1) as usize;
+    let fetch_max = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .min(broker_max)
+        .max(1);
+    let params = Params {
+        version: v,
+        fetch_max,
+        min_bytes: usize::try_from(req.min_bytes).unwrap_or(0).min(fetch_max),
+        read_committed: req.isolation_level == 1,
+    };
+    let image = broker.controller.image();
+    let first = read_round(&broker, &image, &plan, &params);
+    let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    if wait.is_zero()
+        || first.urgent
+        || first.bytes >= params.min_bytes
+        || plan.partitions.is_empty()
+    {
+        return Handled::Now(respond(&broker, &plan, first, &params));
+    }
+    Handled::Later(Box::pin(async move {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut round = first;
+        loop {
+            let notify = Arc::new(Notify::new());
+            let mut registered = true;
+            for a in &round.answers {
+                if let Some(p) = &a.partition {
+                    registered &= p.register_waiter(&notify);
+                }
+            }
+            // Re-read after registering, so an append in between is not missed.
+            round = read_round(&broker, &broker.controller.image(), &plan, &params);
+            if round.urgent || round.bytes >= params.min_bytes || !registered {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notify.notified())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        Handled::Now(respond(&broker, &plan, round, &params))
+    }))
+}
+
+fn read_round(broker: &Broker, image: &MetadataImage, plan: &Plan, params: &Params) -> Round {
+    let mut limit = params.fetch_max;
+    let mut min_one = true;
+    let mut bytes = 0;
+    let mut urgent = false;
+    let mut answers = Vec::with_capacity(plan.partitions.len());
+    for w in &plan.partitions {
+        let a = read_partition(broker, image, w, limit, min_one, params);
+        let n = a.data.records.as_ref().map_or(0, Bytes::len);
+        if n > 0 {
+            min_one = false;
+        }
+        limit = limit.saturating_sub(n);
+        bytes += n;
+        urgent |= a.data.error_code != 0 || a.data.diverging_epoch.epoch >= 0;
+        answers.push(a);
+    }
+    broker.metrics.fetched_bytes.add(bytes as u64);
+    Round {
+        answers,
+        bytes,
+        urgent,
+    }
+}
+
+fn error_data(partition: i32, code: ResponseError) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(partition)
+        .with_error_code(code.code())
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_preferred_read_replica((-1).into())
+        .with_records(Some(Bytes::new()))
+}
+
+fn read_partition(
+    broker: &Broker,
+    image: &MetadataImage,
+    w: &Wanted,
+    limit: usize,
+    min_one: bool,
+    params: &Params,
+) -> Answer {
+    let mut answer = Answer {
+        wanted: w.clone(),
+        data: error_data(w.partition, ResponseError::UnknownTopicOrPartition),
+        topic: None,
+        partition: None,
+    };
+    let topic = match &w.topic {
+        TopicKey::Name(n) => image.topic(n),
+        TopicKey::Id(id) => image.topic_by_id(id),
+    };
+    let Some(topic) = topic else {
+        if matches!(w.topic, TopicKey::Id(_)) {
+            answer.data = error_data(w.partition, ResponseError::UnknownTopicId);
+        }
+        return answer;
+    };
+    answer.topic = Some((Arc::clone(&topic.name), topic.id));
+    let Some(p) = broker.replicas.get(&topic.name, w.partition) else {
+        return answer;
+    };
+    answer.partition = Some(Arc::clone(&p));
+    let local_epoch = p.leader_epoch();
+    if w.current_leader_epoch >= 0 && w.current_leader_epoch != local_epoch {
+        let code = if local_epoch > w.current_leader_epoch {
+            ResponseError::FencedLeaderEpoch
+        } else {
+            ResponseError::UnknownLeaderEpoch
+        };
+        answer.data = error_data(w.partition, code);
+        return answer;
+    }
+    if params.version >= 12 && w.last_fetched_epoch >= 0 {
+        let marks = p.watermarks();
+        let (epoch, end) = p.with_log(|l| {
+            l.leader_epochs()
+                .end_offset_for(w.last_fetched_epoch, l.next_offset())
+        });
+        if epoch < 0 || w.fetch_offset < marks.log_start {
+            answer.data = error_data(w.partition, ResponseError::OffsetOutOfRange);
+            return answer;
+        }
+        if epoch < w.last_fetched_epoch || end < w.fetch_offset {
+            answer.data = PartitionData::default()
+                .with_partition_index(w.partition)
+                .with_high_watermark(marks.high_watermark)
+                .with_last_stable_offset(marks.last_stable)
+                .with_log_start_offset(marks.log_start)
+                .with_diverging_epoch(
+                    EpochEndOffset::default()
+                        .with_epoch(epoch)
+                        .with_end_offset(end),
+                )
+                .with_preferred_read_replica((-1).into())
+                .with_records(Some(Bytes::new()));
+            return answer;
+        }
+    }
+    let max = usize::try_from(w.max_bytes).unwrap_or(0).min(limit);
+    let read = p.read(w.fetch_offset, max, min_one).map_err(|e| match e {
+        ReadError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        ReadError::Storage(_) => ResponseError::KafkaStorageError,
+    });
+    let result = read.and_then(|(plan, marks)| {
+        plan.execute()
+            .map(|bytes| (bytes, marks))
+            .map_err(|_| ResponseError::KafkaStorageError)
+    });
+    answer.data = match result {
+        Ok((bytes, marks)) => PartitionData::default()
+            .with_partition_index(w.partition)
+            .with_high_watermark(marks.high_watermark)
+            .with_last_stable_offset(marks.last_stable)
+            .with_log_start_offset(marks.log_start)
+            .with_preferred_read_replica((-1).into())
+            .with_aborted_transactions(params.read_committed.then(Vec::new))
+            .with_records(Some(bytes)),
+        Err(ResponseError::KafkaStorageError) if params.version <= 5 => {
+            error_data(w.partition, ResponseError::NotLeaderOrFollower)
+        }
+        Err(code) => error_data(w.partition, code),
+    };
+    answer
+}
+
+fn respond(broker: &Broker, plan: &Plan, round: Round, params: &Params) -> FetchResponse {
+    let uses_ids = params.version >= 13;
+    let session_id = match plan.mode {
+        Mode::Sessionless => 0,
+        Mode::Incremental(id) => id,
+        Mode::Full => {
+            let served: Vec<(Wanted, i64, i64)> = round
+                .answers
+                .iter()
+                .map(|a| {
+                    let hw = if a.data.error_code != 0 {
+                        -1
+                    } else {
+                        a.data.high_watermark
+                    };
+                    (a.wanted.clone(), hw, a.data.log_start_offset)
+                })
+                .collect();
+            broker.fetch_sessions.open(&served, uses_ids)
+        }
+    };
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    let mut last_key: Option<TopicKey> = None;
+    for a in round.answers {
+        if let Mode::Incremental(id) = plan.mode {
+            let has_records = a.data.records.as_ref().is_some_and(|r| !r.is_empty());
+            let key = (a.wanted.topic.clone(), a.wanted.partition);
+            let news = broker.fetch_sessions.has_news(
+                id,
+                &key,
+                a.data.high_watermark,
+                a.data.log_start_offset,
+                has_records,
+                a.data.error_code != 0,
+            );
+            if !news {
+                continue;
+            }
+        }
+        if last_key.as_ref() != Some(&a.wanted.topic) {
+            let mut t = FetchableTopicResponse::default();
+            match &a.wanted.topic {
+                TopicKey::Id(id) => t.topic_id = *id,
+                TopicKey::Name(n) => t.topic = TopicName(StrBytes::from_string(n.to_string())),
+            }
+            topics.push(t);
+            last_key = Some(a.wanted.topic.clone());
+        }
+        if let Some(t) = topics.last_mut() {
+            t.partitions.push(a.data);
+        }
+    }
+    FetchResponse::default()
+        .with_session_id(session_id)
+        .with_responses(topics)
+}

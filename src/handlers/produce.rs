@@ -1,0 +1,264 @@
+//! Produce (key 0): validate each partition's batch, append it, and answer per `acks`.
+//!
+//! - Validation (magic, CRC32C, lengths, counts, offset deltas, keys on compacted topics,
+//!   timestamps, `max.message.bytes`) happens before the partition lock; a bad batch leaves
+//!   the log untouched. Each partition carries exactly one batch, so a partition's append is
+//!   all or nothing; partitions of one request succeed or fail independently, as in Kafka.
+//! - Stage 1 (in request order on the connection): validate and append. Stage 2: for acks=all,
+//!   wait until the batch is fsynced (group commit), at most `timeout_ms`.
+//! - acks=0: no response; if any partition failed the connection is closed, as Kafka does, so
+//!   the producer notices.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use pilgrimage_protocol::batch::builder::recompress;
+use pilgrimage_protocol::batch::validate::{TimestampWindow, decompressed_cap};
+use pilgrimage_protocol::batch::view::set_log_append_time;
+use pilgrimage_protocol::batch::{ValidationOptions, validate_produce};
+use pilgrimage_protocol::error::BatchError;
+use pilgrimage_storage::AppendError;
+
+use super::{Ctx, Handled};
+use crate::broker::Broker;
+use crate::controller::topics::is_internal;
+use crate::partition::{DurableWaitError, Partition};
+
+/// A partition's failure: the code, and the message Kafka sends with record-level errors.
+struct Failure {
+    code: ResponseError,
+    message: Option<String>,
+}
+
+impl Failure {
+    fn code(code: ResponseError) -> Failure {
+        Failure {
+            code,
+            message: None,
+        }
+    }
+}
+
+/// Kafka's error for each way a batch can be refused (`LogValidator`, `ProduceRequest`).
+fn batch_failure(e: &BatchError) -> Failure {
+    use ResponseError as E;
+    let with_message = |code: E| Failure {
+        code,
+        message: Some(match code {
+            E::InvalidTimestamp => {
+                "One or more records have been rejected due to invalid timestamp".to_string()
+            }
+            _ => format!(
+                "One or more records have been rejected due to 1 record errors in total: [{e}]"
+            ),
+        }),
+    };
+    match e {
+        BatchError::Crc { .. }
+        | BatchError::LengthTooSmall(_)
+        | BatchError::Codec(_)
+        | BatchError::Decompress(_) => Failure::code(E::CorruptMessage),
+        BatchError::TooLarge { .. } => Failure::code(E::MessageTooLarge),
+        BatchError::Timestamp { .. } => with_message(E::InvalidTimestamp),
+        BatchError::MissingKey { .. }
+        | BatchError::Record { .. }
+        | BatchError::OffsetDelta { .. }
+        | BatchError::Count { .. } => with_message(E::InvalidRecord),
+        BatchError::Truncated { .. }
+        | BatchError::Empty
+        | BatchError::Magic(_)
+        | BatchError::LastOffsetDelta { .. }
+        | BatchError::ControlFromClient => Failure::code(E::InvalidRecord),
+    }
+}
+
+pub(crate) async fn handle(ctx: &Ctx, req: ProduceRequest) -> Handled<ProduceResponse> {
+    let broker = &ctx.broker;
+    let acks = req.acks;
+    let acks_valid = matches!(acks, -1..=1);
+    let now = crate::now_ms();
+    let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
+    let image = (ctx.version >= 13).then(|| broker.controller.image());
+    let admin_client = ctx.header.client_id.as_deref() == Some("__admin_client");
+
+    let mut any_error = false;
+    let mut waits: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for topic in req.topic_data {
+        // v13 names topics by id.
+        let name: Option<Arc<str>> = match &image {
+            Some(img) => img
+                .topic_by_id(&topic.topic_id)
+                .map(|t| Arc::clone(&t.name)),
+            None => Some(Arc::from(topic.name.as_str())),
+        };
+        let unknown = if ctx.version >= 13 {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        let mut parts = Vec::with_capacity(topic.partition_data.len());
+        for pd in topic.partition_data {
+            let result = if !acks_valid {
+                Err(Failure::code(ResponseError::InvalidRequiredAcks))
+            } else {
+                match name.as_deref() {
+                    None => Err(Failure::code(unknown)),
+                    Some(n) if is_internal(n) && !admin_client => Err(Failure {
+                        code: ResponseError::InvalidTopicException,
+                        message: Some(format!("Cannot append to internal topic {n}")),
+                    }),
+                    Some(n) => match broker.replicas.get(n, pd.index) {
+                        None => Err(Failure::code(unknown)),
+                        Some(p) => append_one(broker, &p, pd.records, now, acks).map(
+                            |(base, append_time, start)| {
+                                if acks == -1 {
+                                    waits.push((responses.len(), parts.len(), p, base.1 + 1));
+                                }
+                                (base.0, append_time, start)
+                            },
+                        ),
+                    },
+                }
+            };
+            let resp = PartitionProduceResponse::default().with_index(pd.index);
+            parts.push(match result {
+                Ok((base, append_time, log_start)) => resp
+                    .with_base_offset(base)
+                    .with_log_append_time_ms(append_time)
+                    .with_log_start_offset(log_start),
+                Err(f) => {
+                    any_error = true;
+                    broker.metrics.produce_errors.add(1);
+                    let record_errors = match (&f.message, f.code) {
+                        (
+                            Some(m),
+                            ResponseError::InvalidRecord | ResponseError::InvalidTimestamp,
+                        ) => {
+                            vec![
+                                BatchIndexAndErrorMessage::default()
+                                    .with_batch_index(0)
+                                    .with_batch_index_error_message(Some(StrBytes::from_string(
+                                        m.clone(),
+                                    ))),
+                            ]
+                        }
+                        _ => vec![],
+                    };
+                    resp.with_error_code(f.code.code())
+                        .with_base_offset(-1)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(-1)
+                        .with_record_errors(record_errors)
+                        .with_error_message(f.message.map(StrBytes::from_string))
+                }
+            });
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_topic_id(topic.topic_id)
+                .with_partition_responses(parts),
+        );
+    }
+    if ctx.version < 13 {
+        for r in &mut responses {
+            r.topic_id = uuid::Uuid::nil();
+        }
+    } else {
+        for r in &mut responses {
+            r.name = TopicName::default();
+        }
+    }
+    let resp = ProduceResponse::default().with_responses(responses);
+    if acks == 0 {
+        return if any_error {
+            Handled::Close("acks=0 produce failed".into())
+        } else {
+            Handled::Silent
+        };
+    }
+    if waits.is_empty() {
+        return Handled::Now(resp);
+    }
+    Handled::Later(Box::pin(async move {
+        let mut resp = resp;
+        let deadline = tokio::time::Instant::now() + timeout;
+        for (t, p, partition, offset) in waits {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if let Err(e) = partition.wait_durable(offset, left).await {
+                let code = match e {
+                    DurableWaitError::TimedOut => ResponseError::RequestTimedOut,
+                    DurableWaitError::Storage => ResponseError::KafkaStorageError,
+                };
+                if let Some(r) = resp
+                    .responses
+                    .get_mut(t)
+                    .and_then(|t| t.partition_responses.get_mut(p))
+                {
+                    r.error_code = code.code();
+                }
+            }
+        }
+        Handled::Now(resp)
+    }))
+}
+
+/// Validates, converts if the topic demands it, and appends one partition's batch. Returns
+/// ((base offset, last offset), log append time, log start offset).
+fn append_one(
+    broker: &Broker,
+    p: &Partition,
+    records: Option<Bytes>,
+    now: i64,
+    acks: i16,
+) -> Result<((i64, i64), i64, i64), Failure> {
+    let records = records.ok_or_else(|| Failure::code(ResponseError::InvalidRecord))?;
+    let settings = p.settings();
+    let opts = ValidationOptions {
+        max_batch_bytes: settings.max_message_bytes,
+        require_keys: settings.compacted,
+        timestamp_window: Some(TimestampWindow {
+            now_ms: now,
+            before_max_ms: settings.timestamp_before_max_ms,
+            after_max_ms: settings.timestamp_after_max_ms,
+        }),
+    };
+    let view = validate_produce(&records, &opts).map_err(|e| batch_failure(&e))?;
+    let source = view.header().compression().map_err(|e| batch_failure(&e))?;
+    let mut batch = match settings.compression {
+        Some(target) if target != source => {
+            let out = recompress(&view, target, decompressed_cap(view.records_bytes().len()))
+                .map_err(|e| batch_failure(&e))?;
+            if out.len() > settings.max_message_bytes {
+                return Err(Failure::code(ResponseError::MessageTooLarge));
+            }
+            out
+        }
+        _ => view.bytes().to_vec(),
+    };
+    if settings.log_append_time {
+        set_log_append_time(&mut batch, now);
+    }
+    let size = batch.len() as u64;
+    let info = p.append(&mut batch, now, acks == -1).map_err(|e| match e {
+        AppendError::TooLarge(_) => Failure::code(ResponseError::RecordListTooLarge),
+        AppendError::Malformed(_) => Failure::code(ResponseError::CorruptMessage),
+        AppendError::Storage(_) => Failure::code(ResponseError::KafkaStorageError),
+    })?;
+    broker
+        .metrics
+        .produced_records
+        .add(info.records.max(0) as u64);
+    broker.metrics.produced_bytes.add(size);
+    let append_time = if settings.log_append_time { now } else { -1 };
+    let log_start = p.watermarks().log_start;
+    Ok(((info.base_offset, info.last_offset), append_time, log_start))
+}

@@ -1,0 +1,291 @@
+//! A partition replica on this node: its log, its high watermark, the producers waiting for
+//! durability and the consumers waiting for data.
+//!
+//! ```text
+//! append ─▶ log (under the partition lock: offsets, pwrite) ─▶ HW = log end (single replica)
+//!        └▶ wake fetch waiters          └▶ acks=all / flush.* due ─▶ flusher: fsync (no lock)
+//!                                                                    └▶ durable offset ─▶ acks=all answered
+//! ```
+//! The lock is held only for offset assignment and the `pwrite`; validation happens before it
+//! and fsyncs and reads after it, so producers to one partition queue only behind each other's
+//! writes, never behind a disk flush.
+
+pub mod manager;
+pub mod waiters;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use pilgrimage_storage::{
+    AppendError, AppendInfo, Log, LogPosition, ReadError, ReadPlan, StorageError,
+};
+use tokio::sync::{Notify, watch};
+use tracing::error;
+use uuid::Uuid;
+
+use crate::config::TopicSettings;
+pub use manager::ReplicaManager;
+use waiters::Waiters;
+
+/// Offsets a fetch or list-offsets answer reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    pub log_start: i64,
+    pub high_watermark: i64,
+    /// Last stable offset: the high watermark until transactions exist.
+    pub last_stable: i64,
+    pub log_end: i64,
+}
+
+/// Why a producer waiting for durability was not answered with success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurableWaitError {
+    TimedOut,
+    /// The log failed to fsync and is offline.
+    Storage,
+}
+
+struct State {
+    log: Log,
+    high_watermark: LogPosition,
+}
+
+pub struct Partition {
+    pub topic: Arc<str>,
+    pub topic_id: Uuid,
+    pub index: i32,
+    state: Mutex<State>,
+    settings: RwLock<Arc<TopicSettings>>,
+    leader_epoch: AtomicI32,
+    durable: watch::Sender<i64>,
+    failed: AtomicBool,
+    flush_wanted: Notify,
+    stopped: AtomicBool,
+    stop: Notify,
+    waiters: Waiters,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Partition({}-{})", self.topic, self.index)
+    }
+}
+
+impl Partition {
+    pub(crate) fn new(
+        topic: Arc<str>,
+        topic_id: Uuid,
+        index: i32,
+        log: Log,
+        settings: Arc<TopicSettings>,
+        leader_epoch: i32,
+    ) -> Partition {
+        let end = log.end();
+        let durable = log.recovery_point();
+        Partition {
+            topic,
+            topic_id,
+            index,
+            state: Mutex::new(State {
+                log,
+                high_watermark: end,
+            }),
+            settings: RwLock::new(settings),
+            leader_epoch: AtomicI32::new(leader_epoch),
+            durable: watch::Sender::new(durable),
+            failed: AtomicBool::new(false),
+            flush_wanted: Notify::new(),
+            stopped: AtomicBool::new(false),
+            stop: Notify::new(),
+            waiters: Waiters::default(),
+        }
+    }
+
+    pub fn settings(&self) -> Arc<TopicSettings> {
+        Arc::clone(&self.settings.read())
+    }
+
+    pub(crate) fn set_settings(&self, s: Arc<TopicSettings>) {
+        self.state.lock().log.set_config(s.log.clone());
+        *self.settings.write() = s;
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Relaxed)
+    }
+
+    /// Appends one validated batch. `sync` asks the flusher for an fsync now (acks=all).
+    pub fn append(
+        &self,
+        batch: &mut [u8],
+        now_ms: i64,
+        sync: bool,
+    ) -> Result<AppendInfo, AppendError> {
+        let epoch = self.leader_epoch();
+        let (info, due) = {
+            let mut st = self.state.lock();
+            let info = st.log.append(batch, epoch, now_ms)?;
+            // One replica: everything written is committed.
+            st.high_watermark = info.end;
+            (info, sync || st.log.flush_due(now_ms))
+        };
+        if due {
+            self.flush_wanted.notify_one();
+        }
+        self.waiters.wake_all();
+        Ok(info)
+    }
+
+    /// Waits until everything below `offset` is fsynced, at most `timeout`.
+    pub async fn wait_durable(
+        &self,
+        offset: i64,
+        timeout: Duration,
+    ) -> Result<(), DurableWaitError> {
+        let mut rx = self.durable.subscribe();
+        let wait = async {
+            loop {
+                if self.failed.load(Ordering::Acquire) {
+                    return Err(DurableWaitError::Storage);
+                }
+                if *rx.borrow_and_update() >= offset {
+                    return Ok(());
+                }
+                if rx.changed().await.is_err() {
+                    return Err(DurableWaitError::Storage);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or(Err(DurableWaitError::TimedOut))
+    }
+
+    pub fn watermarks(&self) -> Watermarks {
+        let st = self.state.lock();
+        Watermarks {
+            log_start: st.log.log_start_offset(),
+            high_watermark: st.high_watermark.offset,
+            last_stable: st.high_watermark.offset,
+            log_end: st.log.next_offset(),
+        }
+    }
+
+    /// Plans a read of committed data (below the high watermark). The plan runs without the lock.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<(ReadPlan, Watermarks), ReadError> {
+        let st = self.state.lock();
+        let marks = Watermarks {
+            log_start: st.log.log_start_offset(),
+            high_watermark: st.high_watermark.offset,
+            last_stable: st.high_watermark.offset,
+            log_end: st.log.next_offset(),
+        };
+        let plan = st.log.read(offset, max_bytes, st.high_watermark, min_one)?;
+        Ok((plan, marks))
+    }
+
+    /// Runs `f` with the log locked (rare operations: timestamp lookups, DeleteRecords).
+    pub fn with_log<T>(&self, f: impl FnOnce(&mut Log) -> T) -> T {
+        f(&mut self.state.lock().log)
+    }
+
+    /// Registers a fetch waiter woken by the next append.
+    pub fn register_waiter(&self, w: &Arc<Notify>) -> bool {
+        self.waiters.register(w)
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.state.lock().log.size_bytes()
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.failed.load(Ordering::Acquire) || self.state.lock().log.is_offline()
+    }
+
+    /// Asks the flusher to fsync if `flush.ms` / `flush.messages` call for it.
+    pub(crate) fn maybe_flush(&self, now_ms: i64) {
+        if self.state.lock().log.flush_due(now_ms) {
+            self.flush_wanted.notify_one();
+        }
+    }
+
+    /// The group-commit loop: one fsync covers every append made before it started.
+    pub(crate) async fn run_flusher(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = self.flush_wanted.notified() => {}
+                () = self.stop.notified() => {}
+            }
+            if self.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            let Some(plan) = self.state.lock().log.flush_plan() else {
+                continue;
+            };
+            let synced = tokio::task::spawn_blocking(move || {
+                let r = plan.sync();
+                (plan, r)
+            })
+            .await;
+            match synced {
+                Ok((plan, Ok(()))) => {
+                    self.state.lock().log.flush_completed(&plan);
+                    self.durable.send_replace(plan.target.offset);
+                }
+                Ok((_, Err(e))) => self.fail(&e),
+                Err(join) => self.fail(&StorageError::Invalid(join.to_string())),
+            }
+        }
+    }
+
+    fn fail(&self, e: &StorageError) {
+        error!(topic = %self.topic, partition = self.index, error = %e, "fsync failed; partition offline");
+        self.state.lock().log.flush_failed();
+        self.failed.store(true, Ordering::Release);
+        self.durable.send_modify(|_| {});
+    }
+
+    /// Stops the flusher (deletion or shutdown).
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.stop.notify_one();
+        self.waiters.wake_all();
+    }
+
+    /// Flushes and closes the log (clean shutdown).
+    pub(crate) fn close(&self) -> Result<(), StorageError> {
+        self.stop();
+        self.state.lock().log.close()
+    }
+
+    pub(crate) fn recovery_point_and_start(&self) -> (i64, i64) {
+        let st = self.state.lock();
+        (st.log.recovery_point(), st.log.log_start_offset())
+    }
+
+    /// Applies retention; returns segments deleted.
+    pub(crate) fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        let mut st = self.state.lock();
+        let hw = st.high_watermark.offset;
+        let r = st.log.enforce_retention(now_ms, hw)?;
+        if r.segments_deleted > 0 {
+            // The end position of the log may have moved to a new active segment.
+            st.high_watermark = st.log.end();
+        }
+        Ok(r.segments_deleted)
+    }
+
+    /// DeleteRecords: moves the log start forward (never past the high watermark).
+    pub fn delete_records(&self, offset: i64) -> Result<i64, StorageError> {
+        let mut st = self.state.lock();
+        let target = offset.min(st.high_watermark.offset);
+        st.log.advance_log_start(target)
+    }
+}

@@ -1,0 +1,130 @@
+//! One client connection: a reader that frames, reserves memory for and dispatches requests in
+//! order, and a writer that sends their responses in the same order.
+//!
+//! ```text
+//! reader: len ─▶ check (≤ socket.request.max.bytes, else close) ─▶ reserve memory ─▶ body
+//!         ─▶ header ─▶ handlers::dispatch: stage 1 runs here, in request order
+//!            (e.g. a produce's append) ─▶ queue the stage-2 future (e.g. wait for fsync)
+//! writer: await queued futures in order ─▶ write ─▶ release memory
+//! ```
+//! Stage 1 running in order keeps a producer's pipelined batches in order; stage 2 running
+//! concurrently lets the next request start while a batch waits for its fsync. The queue is
+//! bounded by `max.in.flight.requests.per.connection`: a full queue stops the reader.
+//! Anything that cannot be framed or decoded closes this connection and nothing else.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use pilgrimage_protocol::frame;
+use pilgrimage_protocol::header::RequestHeader;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::broker::Broker;
+use crate::handlers::{self, Dispatched, Reply, ReplyFuture};
+use crate::server::memory::Reservation;
+
+/// What a handler learns of the connection it serves.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+}
+
+struct Queued {
+    reply: ReplyFuture,
+    _memory: Reservation,
+}
+
+pub(crate) async fn serve(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let depth = broker
+        .config
+        .int("max.in.flight.requests.per.connection")
+        .clamp(1, 4096) as usize;
+    let (tx, mut rx) = mpsc::channel::<Queued>(depth);
+    let close = shutdown.child_token();
+    let writer_close = close.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(q) = rx.recv().await {
+            match q.reply.await {
+                Reply::Bytes(b) => {
+                    if let Err(e) = wr.write_all(&b).await {
+                        debug!(error = %e, "write failed");
+                        break;
+                    }
+                }
+                Reply::Nothing => {}
+                Reply::Close(why) => {
+                    info!(%why, "closing connection");
+                    break;
+                }
+            }
+        }
+        writer_close.cancel();
+        let _ = wr.shutdown().await;
+    });
+    let conn = Arc::new(ConnInfo { peer });
+    let why = read_loop(&broker, &conn, &mut rd, &tx, &close).await;
+    match why {
+        Ok(()) => debug!("client closed the connection"),
+        Err(why) => info!(%why, "closing connection"),
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+async fn read_loop(
+    broker: &Arc<Broker>,
+    conn: &Arc<ConnInfo>,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    tx: &mpsc::Sender<Queued>,
+    close: &CancellationToken,
+) -> Result<(), String> {
+    let frame_max = broker.config.frame_bytes_max();
+    loop {
+        let mut prefix = [0u8; 4];
+        tokio::select! {
+            r = rd.read_exact(&mut prefix) => match r {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(format!("read: {e}")),
+            },
+            () = close.cancelled() => return Ok(()),
+        }
+        let len = frame::check_len(prefix, frame_max).map_err(|e| e.to_string())?;
+        let memory = tokio::select! {
+            m = broker.memory.reserve(len) => m,
+            () = close.cancelled() => return Ok(()),
+        };
+        let mut buf = BytesMut::zeroed(len);
+        tokio::select! {
+            r = rd.read_exact(&mut buf) => { r.map_err(|e| format!("read body: {e}"))?; }
+            () = close.cancelled() => return Ok(()),
+        }
+        broker.metrics.bytes_in.add(4 + len as u64);
+        let mut frame = buf.freeze();
+        let peek = RequestHeader::peek(&frame);
+        let header = RequestHeader::parse(&mut frame)
+            .map_err(|e| format!("bad request header {peek:?}: {e}"))?;
+        let reply = match handlers::dispatch(broker, conn, header, frame, memory).await {
+            Dispatched::Queue(reply, memory) => Queued {
+                reply,
+                _memory: memory,
+            },
+            Dispatched::Close(why) => return Err(why),
+        };
+        if tx.send(reply).await.is_err() {
+            return Ok(()); // the writer stopped
+        }
+    }
+}
