@@ -1,0 +1,179 @@
+//! Helpers shared by the integration tests: nodes (in-process and as child processes), rdkafka
+//! clients, and a raw-socket Kafka client for requests no well-behaved client would send.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+
+/// A node for one test, with a temporary data directory and an ephemeral port.
+pub(crate) async fn node(settings: &[(&str, &str)]) -> pilgrimage::Node {
+    let mut b = pilgrimage::Node::builder()
+        .listen("127.0.0.1:0")
+        .set("http.listen", "none")
+        .temp_data_dir();
+    for (k, v) in settings {
+        b = b.set(*k, *v);
+    }
+    b.start().await.expect("node starts")
+}
+
+pub(crate) fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("socket.timeout.ms", "10000");
+    c
+}
+
+pub(crate) async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().expect("admin client");
+    let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        t = t.set(k, v);
+    }
+    let res = admin
+        .create_topics([&t], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .await
+        .expect("create_topics request");
+    for r in res {
+        r.expect("topic created");
+    }
+}
+
+/// A port that was free a moment ago, for child-process nodes that must keep their port across
+/// restarts.
+pub(crate) fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A node run as a child process of the `pilgrimage` binary, so a test can SIGKILL it.
+pub(crate) struct ChildNode {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+}
+
+impl ChildNode {
+    pub(crate) fn start(data_dir: &Path, port: u16, extra: &[&str]) -> ChildNode {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pilgrimage"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--http-listen")
+            .arg("none")
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().expect("spawn pilgrimage");
+        let node = ChildNode { child, port };
+        node.wait_ready();
+        node
+    }
+
+    pub(crate) fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("node on port {} did not start", self.port);
+    }
+
+    /// SIGKILL: no flush, no clean shutdown.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub(crate) fn stop(mut self) {
+        let pid = self.child.id() as i32;
+        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "node exited with {status}");
+    }
+}
+
+/// A raw Kafka connection: sends any request, including malformed ones.
+pub(crate) struct Raw {
+    pub(crate) stream: TcpStream,
+    correlation: i32,
+}
+
+impl Raw {
+    pub(crate) fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        Raw { stream, correlation: 0 }
+    }
+
+    /// Sends bytes as they are.
+    pub(crate) fn send_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Sends a well-formed request with header `key`/`version`, returning its correlation id.
+    pub(crate) fn send<T: Encodable>(&mut self, key: ApiKey, version: i16, body: &T) -> i32 {
+        self.correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation)
+            .with_client_id(Some(StrBytes::from_static_str("raw-test")));
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf, key.request_header_version(version)).expect("header");
+        body.encode(&mut buf, version).expect("body");
+        let mut framed = BytesMut::new();
+        framed.put_i32(buf.len() as i32);
+        framed.extend_from_slice(&buf);
+        self.stream.write_all(&framed).expect("send");
+        self.correlation
+    }
+
+    /// Reads one response frame; `None` if the node closed the connection.
+    pub(crate) fn recv_frame(&mut self) -> Option<BytesMut> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).ok()?;
+        let len = i32::from_be_bytes(len) as usize;
+        let mut buf = vec![0u8; len];
+        self.stream.read_exact(&mut buf).ok()?;
+        Some(BytesMut::from(&buf[..]))
+    }
+
+    /// Reads and decodes one response of `key`/`version`.
+    pub(crate) fn recv<T: Decodable>(&mut self, key: ApiKey, version: i16) -> Option<(i32, T)> {
+        let mut frame = self.recv_frame()?;
+        let corr = frame.get_i32();
+        if key.response_header_version(version) >= 1 {
+            let tagged = frame.get_u8();
+            assert_eq!(tagged, 0, "no tagged fields expected in response headers");
+        }
+        Some((corr, T::decode(&mut frame, version).expect("decodable response")))
+    }
+
+    /// True when the node has closed the connection (reads see EOF or a reset).
+    pub(crate) fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+    }
+}
