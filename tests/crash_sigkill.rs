@@ -25,7 +25,10 @@ impl ProducerContext for Acked {
     fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
         if let Ok(m) = r {
             let v = m.payload().map(<[u8]>::to_vec).unwrap_or_default();
-            self.0.lock().expect("lock").insert((m.partition(), m.offset()), v);
+            self.0
+                .lock()
+                .expect("lock")
+                .insert((m.partition(), m.offset()), v);
         }
     }
 }
@@ -43,7 +46,10 @@ fn produce_until_killed(bootstrap: String, acked: Acked, stop: Arc<std::sync::at
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let v = format!("record-{i:010}-{}", "x".repeat((i % 97) as usize));
         let p = (i % PARTITIONS as u64) as i32;
-        if producer.send(BaseRecord::<(), _>::to("durable").partition(p).payload(&v)).is_err() {
+        if producer
+            .send(BaseRecord::<(), _>::to("durable").partition(p).payload(&v))
+            .is_err()
+        {
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
@@ -61,7 +67,13 @@ async fn acknowledged_records_survive_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = common::free_port();
     let node = common::ChildNode::start(dir.path(), port, &[]);
-    common::create_topic(&node.bootstrap(), "durable", PARTITIONS, &[("segment.bytes", "262144")]).await;
+    common::create_topic(
+        &node.bootstrap(),
+        "durable",
+        PARTITIONS,
+        &[("segment.bytes", "262144")],
+    )
+    .await;
 
     let acked = Acked::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -85,38 +97,55 @@ async fn acknowledged_records_survive_sigkill() {
     let node = common::ChildNode::start(dir.path(), port, &[]);
     let bootstrap = node.bootstrap();
     let found = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = common::client_config(&bootstrap)
-            .set("group.id", "verify")
-            .set("enable.auto.commit", "false")
+        let consumer: BaseConsumer = common::consumer_config(&bootstrap)
             .create()
             .expect("consumer");
         let mut tpl = TopicPartitionList::new();
         let mut ends = BTreeMap::new();
         for p in 0..PARTITIONS {
-            let (lo, hi) = consumer.fetch_watermarks("durable", p, Duration::from_secs(10)).expect("watermarks");
+            let (lo, hi) = consumer
+                .fetch_watermarks("durable", p, Duration::from_secs(10))
+                .expect("watermarks");
             assert_eq!(lo, 0);
             ends.insert(p, hi);
-            tpl.add_partition_offset("durable", p, Offset::Beginning).expect("tpl");
+            tpl.add_partition_offset("durable", p, Offset::Beginning)
+                .expect("tpl");
         }
         consumer.assign(&tpl).expect("assign");
         let mut found = BTreeMap::new();
         let mut next: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 0)).collect();
         let deadline = Instant::now() + Duration::from_secs(60);
         while next.iter().any(|(p, o)| *o < ends[p]) {
-            assert!(Instant::now() < deadline, "log not readable to its end: at {next:?}, ends {ends:?}");
-            let Some(m) = consumer.poll(Duration::from_millis(200)) else { continue };
+            assert!(
+                Instant::now() < deadline,
+                "log not readable to its end: at {next:?}, ends {ends:?}"
+            );
+            let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
             let m = m.expect("every record after recovery is readable");
             assert_eq!(m.offset(), next[&m.partition()], "offsets are contiguous");
             next.insert(m.partition(), m.offset() + 1);
-            found.insert((m.partition(), m.offset()), m.payload().map(<[u8]>::to_vec).unwrap_or_default());
+            found.insert(
+                (m.partition(), m.offset()),
+                m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            );
         }
         found
     })
     .await
     .expect("verify");
     for (k, v) in &acked {
-        assert_eq!(found.get(k), Some(v), "acknowledged record {k:?} lost or changed");
+        assert_eq!(
+            found.get(k),
+            Some(v),
+            "acknowledged record {k:?} lost or changed"
+        );
     }
-    eprintln!("acknowledged {} records, {} in the log after SIGKILL and recovery", acked.len(), found.len());
+    eprintln!(
+        "acknowledged {} records, {} in the log after SIGKILL and recovery",
+        acked.len(),
+        found.len()
+    );
     node.stop();
 }

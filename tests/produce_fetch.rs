@@ -42,7 +42,9 @@ fn key(i: usize) -> String {
 /// Values of varied length and content, so codecs have real work.
 fn value(i: usize) -> Vec<u8> {
     let len = 20 + (i * 7919) % 300;
-    (0..len).map(|j| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i + j * (i % 5 + 1)) % 36]).collect()
+    (0..len)
+        .map(|j| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i + j * (i % 5 + 1)) % 36])
+        .collect()
 }
 
 fn produce(bootstrap: &str, topic: &str, codec: &str, acks: &str) {
@@ -60,7 +62,10 @@ fn produce(bootstrap: &str, topic: &str, codec: &str, acks: &str) {
         let k = key(i);
         let v = value(i);
         let idx = (i as u64).to_be_bytes();
-        let headers = OwnedHeaders::new().insert(Header { key: "idx", value: Some(&idx[..]) });
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "idx",
+            value: Some(&idx[..]),
+        });
         let mut rec = BaseRecord::to(topic)
             .partition((i % PARTITIONS as usize) as i32)
             .key(&k)
@@ -79,20 +84,26 @@ fn produce(bootstrap: &str, topic: &str, codec: &str, acks: &str) {
         }
     }
     producer.flush(Duration::from_secs(60)).expect("flush");
-    assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "{topic}: deliveries failed");
-    assert_eq!(ctx.ok.load(Ordering::Relaxed), RECORDS as u64, "{topic}: deliveries reported");
+    assert_eq!(
+        ctx.failed.load(Ordering::Relaxed),
+        0,
+        "{topic}: deliveries failed"
+    );
+    assert_eq!(
+        ctx.ok.load(Ordering::Relaxed),
+        RECORDS as u64,
+        "{topic}: deliveries reported"
+    );
 }
 
 fn consume_and_check(bootstrap: &str, topic: &str) {
-    let consumer: BaseConsumer = common::client_config(bootstrap)
-        .set("group.id", "unused-assigned-only")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "100")
+    let consumer: BaseConsumer = common::consumer_config(bootstrap)
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
     // Next expected record index per partition.
@@ -100,15 +111,38 @@ fn consume_and_check(bootstrap: &str, topic: &str) {
     let mut seen = 0usize;
     let deadline = Instant::now() + Duration::from_secs(120);
     while seen < RECORDS {
-        assert!(Instant::now() < deadline, "{topic}: only {seen} of {RECORDS} records consumed");
-        let Some(m) = consumer.poll(Duration::from_millis(500)) else { continue };
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: only {seen} of {RECORDS} records consumed"
+        );
+        let Some(m) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
         let m = m.expect("consume");
         let p = m.partition();
         let i = next[&p];
-        assert_eq!(m.offset() as usize, i / PARTITIONS as usize, "{topic}[{p}] offset");
-        assert_eq!(m.key(), Some(key(i).as_bytes()), "{topic}[{p}]@{} key", m.offset());
-        assert_eq!(m.payload(), Some(&value(i)[..]), "{topic}[{p}]@{} value", m.offset());
-        assert_eq!(m.timestamp().to_millis(), Some(BASE_TS + i as i64), "{topic}[{p}] timestamp");
+        assert_eq!(
+            m.offset() as usize,
+            i / PARTITIONS as usize,
+            "{topic}[{p}] offset"
+        );
+        assert_eq!(
+            m.key(),
+            Some(key(i).as_bytes()),
+            "{topic}[{p}]@{} key",
+            m.offset()
+        );
+        assert_eq!(
+            m.payload(),
+            Some(&value(i)[..]),
+            "{topic}[{p}]@{} value",
+            m.offset()
+        );
+        assert_eq!(
+            m.timestamp().to_millis(),
+            Some(BASE_TS + i as i64),
+            "{topic}[{p}] timestamp"
+        );
         let h = m.headers().expect("headers");
         assert_eq!(h.count(), 1);
         assert_eq!(h.get(0).value, Some(&(i as u64).to_be_bytes()[..]));
@@ -117,7 +151,11 @@ fn consume_and_check(bootstrap: &str, topic: &str) {
     }
     // Nothing more than what was produced.
     if let Some(Ok(m)) = consumer.poll(Duration::from_millis(300)) {
-        panic!("{topic}: unexpected extra record at {}[{}]", m.offset(), m.partition());
+        panic!(
+            "{topic}: unexpected extra record at {}[{}]",
+            m.offset(),
+            m.partition()
+        );
     }
 }
 
@@ -131,11 +169,18 @@ async fn every_codec_and_acks_setting_round_trips_100k_records() {
             common::create_topic(&bootstrap, &topic, PARTITIONS, &[]).await;
             let started = Instant::now();
             let (b, t) = (bootstrap.clone(), topic.clone());
-            tokio::task::spawn_blocking(move || produce(&b, &t, codec, acks)).await.expect("produce");
+            tokio::task::spawn_blocking(move || produce(&b, &t, codec, acks))
+                .await
+                .expect("produce");
             let produced = started.elapsed();
             let (b, t) = (bootstrap.clone(), topic.clone());
-            tokio::task::spawn_blocking(move || consume_and_check(&b, &t)).await.expect("consume");
-            eprintln!("{topic}: produced in {produced:?}, verified in {:?}", started.elapsed() - produced);
+            tokio::task::spawn_blocking(move || consume_and_check(&b, &t))
+                .await
+                .expect("consume");
+            eprintln!(
+                "{topic}: produced in {produced:?}, verified in {:?}",
+                started.elapsed() - produced
+            );
         }
     }
     node.shutdown().await.expect("clean shutdown");
@@ -158,14 +203,24 @@ async fn list_offsets_by_timestamp_lands_on_the_right_record() {
         for i in 0..2000i64 {
             let ts = if i == 500 { 5 } else { 1000 + i * 10 };
             let v = i.to_string();
-            producer.send(BaseRecord::<(), _>::to(topic).partition(0).payload(&v).timestamp(ts)).expect("send");
+            producer
+                .send(
+                    BaseRecord::<(), _>::to(topic)
+                        .partition(0)
+                        .payload(&v)
+                        .timestamp(ts),
+                )
+                .expect("send");
         }
         producer.flush(Duration::from_secs(30)).expect("flush");
-        let consumer: BaseConsumer = common::client_config(&b).set("group.id", "lookups").create().expect("consumer");
+        let consumer: BaseConsumer = common::consumer_config(&b).create().expect("consumer");
         let lookup = |ts: i64| {
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(topic, 0, Offset::Offset(ts)).expect("tpl");
-            let r = consumer.offsets_for_times(tpl, Duration::from_secs(10)).expect("offsets_for_times");
+            tpl.add_partition_offset(topic, 0, Offset::Offset(ts))
+                .expect("tpl");
+            let r = consumer
+                .offsets_for_times(tpl, Duration::from_secs(10))
+                .expect("offsets_for_times");
             r.find_partition(topic, 0).expect("partition").offset()
         };
         assert_eq!(lookup(0), Offset::Offset(0));
@@ -174,8 +229,14 @@ async fn list_offsets_by_timestamp_lands_on_the_right_record() {
         assert_eq!(lookup(1000 + 777 * 10), Offset::Offset(777));
         assert_eq!(lookup(1000 + 777 * 10 - 3), Offset::Offset(777));
         assert_eq!(lookup(1000 + 1999 * 10), Offset::Offset(1999));
-        assert_eq!(lookup(1_000_000), Offset::End, "past every record: the log end");
-        let (lo, hi) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10)).expect("watermarks");
+        assert_eq!(
+            lookup(1_000_000),
+            Offset::End,
+            "past every record: the log end"
+        );
+        let (lo, hi) = consumer
+            .fetch_watermarks(topic, 0, Duration::from_secs(10))
+            .expect("watermarks");
         assert_eq!((lo, hi), (0, 2000));
     })
     .await

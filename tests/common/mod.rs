@@ -36,14 +36,33 @@ pub(crate) fn client_config(bootstrap: &str) -> ClientConfig {
     c
 }
 
-pub(crate) async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().expect("admin client");
+/// A consumer configuration for assigned partitions. Offsets are not committed: consumer groups
+/// are not what these tests exercise.
+pub(crate) fn consumer_config(bootstrap: &str) -> ClientConfig {
+    let mut c = client_config(bootstrap);
+    c.set("group.id", "assigned-partitions")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100");
+    c
+}
+
+pub(crate) async fn create_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(bootstrap).create().expect("admin client");
     let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     for (k, v) in configs {
         t = t.set(k, v);
     }
     let res = admin
-        .create_topics([&t], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .create_topics(
+            [&t],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
         .await
         .expect("create_topics request");
     for r in res {
@@ -108,7 +127,10 @@ impl ChildNode {
     /// SIGTERM and wait for a clean exit.
     pub(crate) fn stop(mut self) {
         let pid = self.child.id() as i32;
-        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "node exited with {status}");
     }
@@ -123,8 +145,13 @@ pub(crate) struct Raw {
 impl Raw {
     pub(crate) fn connect(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        Raw { stream, correlation: 0 }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Raw {
+            stream,
+            correlation: 0,
+        }
     }
 
     /// Sends bytes as they are.
@@ -141,7 +168,9 @@ impl Raw {
             .with_correlation_id(self.correlation)
             .with_client_id(Some(StrBytes::from_static_str("raw-test")));
         let mut buf = BytesMut::new();
-        header.encode(&mut buf, key.request_header_version(version)).expect("header");
+        header
+            .encode(&mut buf, key.request_header_version(version))
+            .expect("header");
         body.encode(&mut buf, version).expect("body");
         let mut framed = BytesMut::new();
         framed.put_i32(buf.len() as i32);
@@ -168,7 +197,10 @@ impl Raw {
             let tagged = frame.get_u8();
             assert_eq!(tagged, 0, "no tagged fields expected in response headers");
         }
-        Some((corr, T::decode(&mut frame, version).expect("decodable response")))
+        Some((
+            corr,
+            T::decode(&mut frame, version).expect("decodable response"),
+        ))
     }
 
     /// True when the node has closed the connection (reads see EOF or a reset).
