@@ -1,5 +1,7 @@
 //! Admin operations through librdkafka's admin client, and retention on real segment files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -3,6 +3,8 @@
 //! answered with Kafka's error; afterwards the node still serves a well-behaved client and the
 //! log holds exactly the good batches.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use std::net::Shutdown;

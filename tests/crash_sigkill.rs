@@ -2,6 +2,8 @@
 //! with acks=all; after a restart on the same data directory every acknowledged record is
 //! there, in order, and the log reads cleanly to its end.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -15,9 +17,12 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 3;
 
-/// Acknowledged (partition, offset) → value.
+/// (partition, offset) → value.
+type Records = BTreeMap<(i32, i64), Vec<u8>>;
+
+/// Acknowledged records, filled by delivery reports.
 #[derive(Clone, Default)]
-struct Acked(Arc<Mutex<BTreeMap<(i32, i64), Vec<u8>>>>);
+struct Acked(Arc<Mutex<Records>>);
 
 impl ClientContext for Acked {}
 impl ProducerContext for Acked {
@@ -54,7 +59,7 @@ fn produce_until_killed(bootstrap: String, acked: Acked, stop: Arc<std::sync::at
             continue;
         }
         i += 1;
-        if i % 500 == 0 {
+        if i.is_multiple_of(500) {
             producer.poll(Duration::ZERO);
         }
     }

@@ -1,6 +1,8 @@
 //! librdkafka (the `rdkafka` crate) against a real node: every codec with every acks setting,
 //! records read back identical and in order; timestamp lookups; admin operations.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use std::collections::HashMap;

@@ -45,10 +45,10 @@ pub(crate) async fn handle(ctx: &Ctx, req: MetadataRequest) -> Handled<MetadataR
                 .filter_map(|t| t.name.as_ref().map(|n| n.as_str().to_string()))
                 .filter(|n| image.topic(n).is_none() && validate_name(n).is_ok())
                 .collect();
-            if !missing.is_empty() {
-                if let Some(next) = auto_create(ctx, &missing).await {
-                    image = next;
-                }
+            if !missing.is_empty()
+                && let Some(next) = auto_create(ctx, &missing).await
+            {
+                image = next;
             }
         }
         for t in requested {

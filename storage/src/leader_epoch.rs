@@ -140,11 +140,11 @@ impl LeaderEpochCache {
             .saturating_sub(1);
         let mut changed = keep_from > 0;
         self.entries.drain(..keep_from);
-        if let Some(first) = self.entries.first_mut() {
-            if first.1 < log_start {
-                first.1 = log_start;
-                changed = true;
-            }
+        if let Some(first) = self.entries.first_mut()
+            && first.1 < log_start
+        {
+            first.1 = log_start;
+            changed = true;
         }
         changed
     }

@@ -704,11 +704,10 @@ impl Log {
             .range(offset.max(self.log_start_offset) + 1..)
             .map(|(b, _)| *b)
             .collect();
+        // Segments starting after the cut go whole; the one holding the cut is trimmed.
         for b in doomed {
-            if b > offset || self.segments.len() > 1 {
-                if let Some(s) = self.segments.remove(&b) {
-                    s.delete_files();
-                }
+            if let Some(s) = self.segments.remove(&b) {
+                s.delete_files();
             }
         }
         if let Some((_, seg)) = self.segments.range_mut(..=offset).next_back() {

@@ -30,20 +30,32 @@ pub(crate) struct ScanEnd {
 /// Bytes read from disk at a time.
 const CHUNK_BYTES: usize = 1 << 20;
 
-/// Walks the batches of `file` from byte `start`, calling `f(position, header)` for each good
-/// batch, and stops at the first one that is torn, corrupt or out of order.
-///
-/// `next_offset` is the lowest base offset the next batch may have; offsets must increase.
+/// The segment file a scan reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub(crate) file: &'a File,
+    pub(crate) path: &'a Path,
+    /// Bytes of the file to scan.
+    pub(crate) len: u64,
+    pub(crate) segment_base: i64,
+}
+
+/// Walks the batches of `src` from byte `start`, calling `f(position, header)` for each good
+/// batch, and stops at the first one that is torn, corrupt or out of order. Base offsets must
+/// increase and stay within the segment's relative-offset range.
 pub(crate) fn scan(
-    file: &File,
-    path: &Path,
+    src: Source<'_>,
     start: u64,
-    file_len: u64,
-    segment_base: i64,
-    mut next_offset: i64,
     verify: Verify,
     mut f: impl FnMut(u64, &BatchHeader),
 ) -> Result<ScanEnd, StorageError> {
+    let Source {
+        file,
+        path,
+        len: file_len,
+        segment_base,
+    } = src;
+    let mut next_offset = segment_base;
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_start = start;
     let mut pos = start;
@@ -165,10 +177,10 @@ fn ensure(
     file_len: u64,
 ) -> Result<(), StorageError> {
     let have_from = pos.checked_sub(*buf_start).map(|d| d as usize);
-    if let Some(off) = have_from {
-        if off + len <= buf.len() {
-            return Ok(());
-        }
+    if let Some(off) = have_from
+        && off + len <= buf.len()
+    {
+        return Ok(());
     }
     let read_len = len.max(CHUNK_BYTES).min((file_len - pos) as usize);
     buf.clear();

@@ -13,7 +13,7 @@ use tracing::warn;
 
 use crate::error::StorageError;
 use crate::index::{OffsetIndex, TimeIndex};
-use crate::scan::{self, ScanEnd, Verify};
+use crate::scan::{self, ScanEnd, Source, Verify};
 
 pub(crate) fn file_name(base_offset: i64, ext: &str) -> String {
     format!("{base_offset:020}.{ext}")
@@ -151,12 +151,13 @@ impl Segment {
         let start = u64::from(seg.index.last_position());
         let mut tail: Vec<(u64, BatchHeader)> = Vec::new();
         let end = scan::scan(
-            &seg.file,
-            &seg.path,
+            Source {
+                file: &seg.file,
+                path: &seg.path,
+                len: file_len,
+                segment_base: base_offset,
+            },
             start,
-            file_len,
-            base_offset,
-            base_offset,
             Verify::Headers,
             |p, h| tail.push((p, *h)),
         )?;
@@ -203,12 +204,13 @@ impl Segment {
         let path = self.path.clone();
         let mut first_ts = None;
         let end = scan::scan(
-            &file,
-            &path,
+            Source {
+                file: &file,
+                path: &path,
+                len: self.size,
+                segment_base: self.base_offset,
+            },
             0,
-            self.size,
-            self.base_offset,
-            self.base_offset,
             verify,
             |pos, h| {
                 first_ts.get_or_insert(h.max_timestamp);
@@ -299,10 +301,10 @@ impl Segment {
     /// Removes the segment's files. Readers holding the file keep reading it until they drop it.
     pub(crate) fn delete_files(&self) {
         for p in [&self.path, self.index.path(), self.time_index.path()] {
-            if let Err(e) = std::fs::remove_file(p) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    warn!(file = %p.display(), error = %e, "could not delete segment file");
-                }
+            if let Err(e) = std::fs::remove_file(p)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                warn!(file = %p.display(), error = %e, "could not delete segment file");
             }
         }
     }
@@ -311,12 +313,13 @@ impl Segment {
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64, StorageError> {
         let mut cut_at = None;
         scan::scan(
-            &self.file,
-            &self.path,
+            Source {
+                file: &self.file,
+                path: &self.path,
+                len: self.size,
+                segment_base: self.base_offset,
+            },
             0,
-            self.size,
-            self.base_offset,
-            self.base_offset,
             Verify::Headers,
             |pos, h| {
                 if cut_at.is_none() && h.last_offset() >= offset {

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: nodes (in-process and as child processes), rdkafka
 //! clients, and a raw-socket Kafka client for requests no well-behaved client would send.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -153,17 +153,18 @@ fn check_record(
     if opts.require_keys && m.key_length < 0 {
         return Err(BatchError::MissingKey { index });
     }
-    if let Some(w) = opts.timestamp_window {
-        if !h.is_log_append_time() {
-            let ts = h.base_timestamp.wrapping_add(m.timestamp_delta);
-            if ts != -1 && ts < w.now_ms.saturating_sub(w.before_max_ms)
-                || ts > w.now_ms.saturating_add(w.after_max_ms)
-            {
-                return Err(BatchError::Timestamp {
-                    index,
-                    timestamp: ts,
-                });
-            }
+    if let Some(w) = opts.timestamp_window
+        && !h.is_log_append_time()
+    {
+        let ts = h.base_timestamp.wrapping_add(m.timestamp_delta);
+        let too_old = ts < w.now_ms.saturating_sub(w.before_max_ms);
+        let too_new = ts > w.now_ms.saturating_add(w.after_max_ms);
+        // -1 means "no timestamp" and is never checked (Kafka's LogValidator).
+        if ts != -1 && (too_old || too_new) {
+            return Err(BatchError::Timestamp {
+                index,
+                timestamp: ts,
+            });
         }
     }
     Ok(())

@@ -137,12 +137,12 @@ impl Walker<'_> {
     }
 
     fn field(&mut self, f: &F) -> Result<(), DecodeError> {
-        if let T::Struct(_) = f.ty {
-            if has(f.null, self.version) {
-                self.need(1, "nullable struct marker")?;
-                if self.buf[self.pos - 1] as i8 == -1 {
-                    return Ok(());
-                }
+        if let T::Struct(_) = f.ty
+            && has(f.null, self.version)
+        {
+            self.need(1, "nullable struct marker")?;
+            if self.buf[self.pos - 1] as i8 == -1 {
+                return Ok(());
             }
         }
         self.value(&f.ty)

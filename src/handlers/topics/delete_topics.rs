@@ -94,12 +94,12 @@ pub(crate) async fn handle(ctx: &Ctx, req: DeleteTopicsRequest) -> Handled<Delet
             ),
         }
     }
-    if !records.is_empty() {
-        if let Err(e) = broker.commit(records).await {
-            tracing::error!(error = %e, "DeleteTopics commit failed");
-            for r in results.iter_mut().filter(|r| r.error_code == 0) {
-                r.error_code = ResponseError::UnknownServerError.code();
-            }
+    if !records.is_empty()
+        && let Err(e) = broker.commit(records).await
+    {
+        tracing::error!(error = %e, "DeleteTopics commit failed");
+        for r in results.iter_mut().filter(|r| r.error_code == 0) {
+            r.error_code = ResponseError::UnknownServerError.code();
         }
     }
     if ctx.version < 6 {

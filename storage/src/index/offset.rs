@@ -47,12 +47,12 @@ impl OffsetIndex {
         for chunk in bytes.chunks_exact(ENTRY_BYTES) {
             let rel = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             let pos = u32::from_be_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
-            if let Some(&(prev_rel, prev_pos)) = entries.last() {
-                if rel <= prev_rel || pos <= prev_pos {
-                    return Err(format!(
-                        "entry ({rel}, {pos}) does not follow ({prev_rel}, {prev_pos})"
-                    ));
-                }
+            if let Some(&(prev_rel, prev_pos)) = entries.last()
+                && (rel <= prev_rel || pos <= prev_pos)
+            {
+                return Err(format!(
+                    "entry ({rel}, {pos}) does not follow ({prev_rel}, {prev_pos})"
+                ));
             }
             if u64::from(pos) >= log_size {
                 return Err(format!("position {pos} is past the log's {log_size} bytes"));
@@ -87,10 +87,10 @@ impl OffsetIndex {
     /// Adds an entry for the batch ending at `last_offset` that starts at `position`.
     pub fn append(&mut self, last_offset: i64, position: u32) {
         let rel = u32::try_from(last_offset - self.base_offset).unwrap_or(u32::MAX);
-        if let Some(&(prev_rel, prev_pos)) = self.entries.last() {
-            if rel <= prev_rel || position <= prev_pos {
-                return;
-            }
+        if let Some(&(prev_rel, prev_pos)) = self.entries.last()
+            && (rel <= prev_rel || position <= prev_pos)
+        {
+            return;
         }
         self.entries.push((rel, position));
     }

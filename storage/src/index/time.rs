@@ -45,12 +45,12 @@ impl TimeIndex {
         for c in bytes.chunks_exact(ENTRY_BYTES) {
             let ts = i64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
             let rel = u32::from_be_bytes([c[8], c[9], c[10], c[11]]);
-            if let Some(&(pts, prel)) = entries.last() {
-                if ts <= pts || rel < prel {
-                    return Err(format!(
-                        "entry ({ts}, {rel}) does not follow ({pts}, {prel})"
-                    ));
-                }
+            if let Some(&(pts, prel)) = entries.last()
+                && (ts <= pts || rel < prel)
+            {
+                return Err(format!(
+                    "entry ({ts}, {rel}) does not follow ({pts}, {prel})"
+                ));
             }
             if base_offset + i64::from(rel) > last_offset {
                 return Err(format!(
