@@ -1,0 +1,203 @@
+//! The load benchmark: librdkafka producing and consuming through a real node, as a Kafka user
+//! would measure a broker.
+//!
+//! ```text
+//! cargo bench --bench load                         # node started from this build, fresh data dir
+//! cargo bench --bench load -- --bootstrap H:P      # any Kafka-compatible broker
+//! cargo bench --bench load -- --records 200000 --sizes 100,1024 --acks 1,all --partitions 1
+//! ```
+//! For every (record size, acks) pair it produces `--records` records to a fresh topic and
+//! reads them back, printing records/s and MB/s (MB = 10^6 bytes of record values). Without
+//! `--bench` on the command line (e.g. under `cargo test --benches`) it runs a small smoke load.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+
+struct Args {
+    bootstrap: Option<String>,
+    records: usize,
+    sizes: Vec<usize>,
+    acks: Vec<String>,
+    partitions: i32,
+}
+
+fn parse_args() -> Args {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let full = raw.iter().any(|a| a == "--bench") && !raw.iter().any(|a| a == "--test");
+    let mut a = Args {
+        bootstrap: None,
+        records: if full { 1_000_000 } else { 5_000 },
+        sizes: vec![100, 1024],
+        acks: vec!["1".into(), "all".into()],
+        partitions: 1,
+    };
+    let mut it = raw.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().unwrap_or_default();
+        match flag.as_str() {
+            "--bootstrap" => a.bootstrap = Some(value()),
+            "--records" => a.records = value().parse().expect("--records N"),
+            "--sizes" => a.sizes = value().split(',').map(|s| s.parse().expect("--sizes a,b")).collect(),
+            "--acks" => a.acks = value().split(',').map(str::to_string).collect(),
+            "--partitions" => a.partitions = value().parse().expect("--partitions N"),
+            _ => {}
+        }
+    }
+    a
+}
+
+/// The node under test, run from this build as a separate process.
+struct NodeProcess {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node() -> (NodeProcess, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let child = Command::new(env!("CARGO_BIN_EXE_pilgrimage"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--http-listen", "none", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "node did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (NodeProcess { child, _dir: dir }, format!("127.0.0.1:{port}"))
+}
+
+#[derive(Clone, Default)]
+struct Delivered {
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+impl ClientContext for Delivered {}
+impl ProducerContext for Delivered {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+        let c = if r.is_ok() { &self.ok } else { &self.failed };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap).set("broker.address.family", "v4");
+    c
+}
+
+fn report(what: &str, records: usize, bytes: usize, took: Duration) {
+    let s = took.as_secs_f64();
+    println!(
+        "{what:<34} {records:>9} records in {s:>7.3} s: {:>12.0} records/s {:>9.1} MB/s",
+        records as f64 / s,
+        bytes as f64 / s / 1e6
+    );
+}
+
+fn produce(bootstrap: &str, topic: &str, records: usize, size: usize, acks: &str, partitions: i32) {
+    let ctx = Delivered::default();
+    let producer: ThreadedProducer<Delivered> = config(bootstrap)
+        .set("acks", acks)
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("batch.num.messages", "100000")
+        .set("queue.buffering.max.messages", "2000000")
+        .set("queue.buffering.max.kbytes", "2097151")
+        .set("enable.idempotence", "false")
+        .create_with_context(ctx.clone())
+        .expect("producer");
+    let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let started = Instant::now();
+    for i in 0..records {
+        let mut rec = BaseRecord::<(), _>::to(topic).payload(&value).partition((i % partitions as usize) as i32);
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    rec = r;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(300)).expect("flush");
+    let took = started.elapsed();
+    assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "delivery failures");
+    report(&format!("produce {size} B acks={acks}"), records, records * size, took);
+}
+
+fn consume(bootstrap: &str, topic: &str, records: usize, size: usize, partitions: i32) {
+    let consumer: BaseConsumer = config(bootstrap)
+        .set("group.id", "load-bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .set("queued.max.messages.kbytes", "1048576")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let started = Instant::now();
+    let mut n = 0;
+    let mut bytes = 0;
+    while n < records {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(m)) => {
+                n += 1;
+                bytes += m.payload_len();
+            }
+            Some(Err(e)) => panic!("consume: {e}"),
+            None => panic!("consume stalled at {n} of {records}"),
+        }
+    }
+    report(&format!("consume {size} B"), n, bytes, started.elapsed());
+}
+
+fn main() {
+    let args = parse_args();
+    let (_node, bootstrap) = match &args.bootstrap {
+        Some(b) => (None, b.clone()),
+        None => {
+            let (n, b) = start_node();
+            (Some(n), b)
+        }
+    };
+    println!("load benchmark against {bootstrap}: {} records, {} partition(s)", args.records, args.partitions);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let admin: AdminClient<DefaultClientContext> = config(&bootstrap).create().expect("admin");
+    for &size in &args.sizes {
+        for acks in &args.acks {
+            let topic = format!("load-{size}-{acks}-{}", std::process::id());
+            let t = NewTopic::new(&topic, args.partitions, TopicReplication::Fixed(1));
+            for r in runtime.block_on(admin.create_topics([&t], &AdminOptions::new())).expect("create topic") {
+                r.expect("topic");
+            }
+            produce(&bootstrap, &topic, args.records, size, acks, args.partitions);
+            consume(&bootstrap, &topic, args.records, size, args.partitions);
+        }
+    }
+}

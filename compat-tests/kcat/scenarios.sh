@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# kcat scenarios against a running node. Usage: kcat/scenarios.sh BOOTSTRAP
+#
+# Prints one line per scenario, `PASS kcat.<name>` or `FAIL kcat.<name>: <reason>`, for run.sh
+# to match against the allow-list. Expects the node to auto-create topics with 3 partitions
+# (run.sh starts it with num.partitions=3). Every topic name is used by one scenario only, so a
+# failure in one cannot leak into another.
+set -euo pipefail
+
+BOOTSTRAP=${1:?usage: scenarios.sh BOOTSTRAP}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# Every kcat call is bounded: a hung client must fail its scenario, not the whole run.
+# Producers do not ask for a producer id (no InitProducerId on the node yet).
+KCAT_TIMEOUT=30
+kc() { timeout "$KCAT_TIMEOUT" kcat -b "$BOOTSTRAP" -m 10 -X broker.address.family=v4 "$@"; }
+kp() { kc -P -X enable.idempotence=false -X linger.ms=50 "$@"; }
+kconsume() { kc -C -q -e "$@"; }
+
+# Scenario bodies run in a command-substitution subshell (see scenario), so exit ends the
+# scenario, not the script.
+fail() {
+    echo "$*"
+    exit 1
+}
+
+# Runs one scenario function in a subshell; its last output line is the reason on failure.
+scenario() {
+    local name=$1
+    shift
+    local out rc=0
+    out=$("$@" 2>&1) || rc=$?
+    if [[ $rc -eq 0 ]]; then
+        echo "PASS kcat.$name"
+    else
+        local reason
+        reason=$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)
+        echo "FAIL kcat.$name: ${reason:-exit code $rc}"
+        # The lines before the reason, as context.
+        printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | head -n -1 | tail -n 15 | sed 's/^/    | /'
+    fi
+}
+
+# Compares two files; on a difference names the first differing line.
+same_lines() {
+    local want=$1 got=$2 what=$3
+    local nw ng
+    nw=$(wc -l <"$want")
+    ng=$(wc -l <"$got")
+    [[ $nw -eq $ng ]] || fail "$what: expected $nw lines, got $ng"
+    if ! cmp -s "$want" "$got"; then
+        local first
+        first=$(diff <(cat -n "$want") <(cat -n "$got") | head -n 4 | tr '\n' ' ')
+        fail "$what: contents differ: $first"
+    fi
+}
+
+# -L lists the broker (with the advertised address clients were given) and the topic with its
+# partitions, each led by that broker.
+metadata() {
+    local topic=kcat-metadata
+    echo "hello" | kp -t "$topic" || fail "produce to $topic (auto-created) failed"
+    kc -L >"$WORK/meta-all.txt" || fail "kcat -L failed"
+    kc -L -t "$topic" >"$WORK/meta.txt" || fail "kcat -L -t $topic failed"
+    cat "$WORK/meta.txt"
+    grep -Eq "^ 1 brokers:" "$WORK/meta.txt" || fail "expected exactly 1 broker in -L output"
+    grep -Eq "broker [0-9]+ at $BOOTSTRAP" "$WORK/meta.txt" ||
+        fail "broker not listed at $BOOTSTRAP"
+    grep -q "topic \"$topic\" with 3 partitions:" "$WORK/meta.txt" ||
+        fail "topic $topic not listed with 3 partitions"
+    local n
+    n=$(grep -cE "partition [0-2], leader [0-9]+, replicas: [0-9]+, isrs: [0-9]+" "$WORK/meta.txt" || true)
+    [[ $n -eq 3 ]] || fail "expected 3 partitions with a leader, replica and ISR, got $n"
+    grep -q "topic \"$topic\"" "$WORK/meta-all.txt" || fail "topic $topic missing from -L (all topics)"
+    ! grep -qi "error" "$WORK/meta.txt" || fail "-L reports an error: $(grep -i error "$WORK/meta.txt" | head -n 1)"
+}
+
+# 1,000 lines through -P -z CODEC and back through -C -e: same lines, same order, offsets 0..999,
+# the producer really used the codec (librdkafka's own debug log says so), and a fetch from an
+# offset in the middle of a (compressed) batch starts at that offset.
+roundtrip() {
+    local codec=$1 topic=kcat-codec-$1
+    # Repetitive but distinct lines, so that every codec has something to compress.
+    awk -v c="$codec" 'BEGIN { for (i = 0; i < 1000; i++) printf "%s line %04d %s\n", c, i, substr("abcdefghijklmnopqrstuvwxyz0123456789", 1, 10 + i % 27) }' >"$WORK/$codec.in"
+    kp -t "$topic" -p 0 -z "$codec" -d msg -l "$WORK/$codec.in" 2>"$WORK/$codec.debug" ||
+        fail "kcat -P -z $codec failed: $(grep -iv '^%7' "$WORK/$codec.debug" | tail -n 1)"
+    local tag=$codec
+    [[ $codec == none ]] && tag=uncompressed
+    if ! grep -q "Produce MessageSet with [0-9]* message(s) .*, $tag)" "$WORK/$codec.debug"; then
+        local why
+        why=$(grep -o "Broker does not support.*" "$WORK/$codec.debug" | head -n 1 || true)
+        fail "librdkafka sent no $tag message set${why:+; it logged: \"$why\"}"
+    fi
+    kconsume -t "$topic" -p 0 -o beginning -f '%o %s\n' >"$WORK/$codec.out" ||
+        fail "kcat -C -e failed"
+    awk '{ print NR - 1 " " $0 }' "$WORK/$codec.in" >"$WORK/$codec.want"
+    same_lines "$WORK/$codec.want" "$WORK/$codec.out" "consumed (offset, line) pairs"
+    kconsume -t "$topic" -p 0 -o 537 -f '%o %s\n' >"$WORK/$codec.mid" ||
+        fail "kcat -C -o 537 -e failed"
+    tail -n +538 "$WORK/$codec.want" >"$WORK/$codec.midwant"
+    same_lines "$WORK/$codec.midwant" "$WORK/$codec.mid" "consumed from offset 537"
+}
+
+# Keys (-K:) and headers (-H) survive the round trip.
+keys_headers() {
+    local topic=kcat-keys
+    awk 'BEGIN { for (i = 0; i < 200; i++) printf "key-%03d:value %d\n", i % 17, i }' >"$WORK/keys.in"
+    kp -t "$topic" -p 1 -K: -H trace=abc -H origin=kcat -l "$WORK/keys.in" ||
+        fail "kcat -P -K: failed"
+    kconsume -t "$topic" -p 1 -o beginning -f '%k|%s|%h\n' >"$WORK/keys.out" ||
+        fail "kcat -C -e failed"
+    awk -F: '{ print $1 "|" $2 "|trace=abc,origin=kcat" }' "$WORK/keys.in" >"$WORK/keys.want"
+    same_lines "$WORK/keys.want" "$WORK/keys.out" "consumed key|value|headers"
+}
+
+# -Q topic:partition:ts returns the first offset whose timestamp is >= ts. kcat cannot set a
+# timestamp per record, so two batches are produced 300 ms apart and the timestamps the client
+# stamped are read back with the records; queries fall on, between and after them.
+query_offsets() {
+    local topic=kcat-timestamps
+    seq 0 9 | sed 's/^/early-/' | kp -t "$topic" -p 0 || fail "first produce failed"
+    sleep 0.3
+    seq 10 19 | sed 's/^/late-/' | kp -t "$topic" -p 0 || fail "second produce failed"
+    kconsume -t "$topic" -p 0 -o beginning -f '%o %T\n' >"$WORK/ts.out" || fail "consume failed"
+    [[ $(wc -l <"$WORK/ts.out") -eq 20 ]] || fail "expected 20 records, got $(wc -l <"$WORK/ts.out")"
+    local t0 t9 t10 t19
+    t0=$(awk '$1 == 0 { print $2 }' "$WORK/ts.out")
+    t9=$(awk '$1 == 9 { print $2 }' "$WORK/ts.out")
+    t10=$(awk '$1 == 10 { print $2 }' "$WORK/ts.out")
+    t19=$(awk '$1 == 19 { print $2 }' "$WORK/ts.out")
+    ((t10 > t9)) || fail "client timestamps not increasing across batches: t9=$t9 t10=$t10"
+    echo "timestamps: t0=$t0 t9=$t9 t10=$t10 t19=$t19"
+    local q want got
+    for q in "0 0" "$t0 0" "$t9 $(awk -v t="$t9" '$2 >= t { print $1; exit }' "$WORK/ts.out")" \
+        "$((t9 + 1)) 10" "$t10 10" "$((t19 + 1)) -1" "-1 20" "-2 0"; do
+        read -r ts want <<<"$q"
+        got=$(kc -Q -t "$topic:0:$ts") || fail "kcat -Q -t $topic:0:$ts failed: $got"
+        [[ $got == "$topic [0] offset $want" ]] ||
+            fail "-Q at timestamp $ts: expected offset $want, got '$got'"
+    done
+}
+
+# A topic with 3 partitions: each partition read alone (-p N) gives exactly what was produced to
+# it, and reading all partitions gives the union.
+multi_partition() {
+    local topic=kcat-multi p
+    for p in 0 1 2; do
+        seq 1 100 | sed "s/^/p$p-/" >"$WORK/multi-$p.in"
+        kp -t "$topic" -p "$p" -l "$WORK/multi-$p.in" || fail "produce to partition $p failed"
+    done
+    kc -L -t "$topic" | grep -q "with 3 partitions" || fail "$topic does not have 3 partitions"
+    for p in 0 1 2; do
+        kconsume -t "$topic" -p "$p" -o beginning -f '%s\n' >"$WORK/multi-$p.out" ||
+            fail "consume of partition $p failed"
+        same_lines "$WORK/multi-$p.in" "$WORK/multi-$p.out" "partition $p"
+    done
+    kconsume -t "$topic" -o beginning -f '%p %s\n' | sort >"$WORK/multi-all.out" ||
+        fail "consume of all partitions failed"
+    for p in 0 1 2; do sed "s/^/$p /" "$WORK/multi-$p.in"; done | sort >"$WORK/multi-all.want"
+    same_lines "$WORK/multi-all.want" "$WORK/multi-all.out" "all partitions (sorted)"
+}
+
+scenario metadata metadata
+for codec in none gzip snappy lz4 zstd; do
+    scenario "roundtrip.$codec" roundtrip "$codec"
+done
+scenario keys_headers keys_headers
+scenario query_offsets query_offsets
+scenario multi_partition multi_partition
