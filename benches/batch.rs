@@ -14,7 +14,9 @@ use pilgrimage_protocol::request;
 
 fn batch(codec: Compression, records: usize, value_bytes: usize) -> Vec<u8> {
     let mut b = BatchBuilder::new(codec);
-    let value: Vec<u8> = (0..value_bytes).map(|i| b"pilgrimage broker batch "[i % 24]).collect();
+    let value: Vec<u8> = (0..value_bytes)
+        .map(|i| b"pilgrimage broker batch "[i % 24])
+        .collect();
     for i in 0..records {
         let key = format!("key-{i}");
         b.push(NewRecord {
@@ -48,9 +50,22 @@ fn validation(c: &mut Criterion) {
 
 fn decode(c: &mut Criterion) {
     let records = Bytes::from(batch(Compression::None, 1000, 100));
-    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(1000).with_topic_data(vec![TopicProduceData::default()
-        .with_name(TopicName(StrBytes::from_static_str("bench")))
-        .with_partition_data((0..6).map(|p| PartitionProduceData::default().with_index(p).with_records(Some(records.clone()))).collect())]);
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("bench")))
+                .with_partition_data(
+                    (0..6)
+                        .map(|p| {
+                            PartitionProduceData::default()
+                                .with_index(p)
+                                .with_records(Some(records.clone()))
+                        })
+                        .collect(),
+                ),
+        ]);
     let mut buf = BytesMut::new();
     req.encode(&mut buf, 9).expect("encode");
     let body = buf.freeze();

@@ -47,7 +47,12 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--bootstrap" => a.bootstrap = Some(value()),
             "--records" => a.records = value().parse().expect("--records N"),
-            "--sizes" => a.sizes = value().split(',').map(|s| s.parse().expect("--sizes a,b")).collect(),
+            "--sizes" => {
+                a.sizes = value()
+                    .split(',')
+                    .map(|s| s.parse().expect("--sizes a,b"))
+                    .collect()
+            }
             "--acks" => a.acks = value().split(',').map(str::to_string).collect(),
             "--partitions" => a.partitions = value().parse().expect("--partitions N"),
             _ => {}
@@ -64,16 +69,30 @@ struct NodeProcess {
 
 impl Drop for NodeProcess {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
 
 fn start_node() -> (NodeProcess, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let child = Command::new(env!("CARGO_BIN_EXE_pilgrimage"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--http-listen", "none", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--http-listen",
+            "none",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -84,7 +103,10 @@ fn start_node() -> (NodeProcess, String) {
         assert!(Instant::now() < deadline, "node did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    (NodeProcess { child, _dir: dir }, format!("127.0.0.1:{port}"))
+    (
+        NodeProcess { child, _dir: dir },
+        format!("127.0.0.1:{port}"),
+    )
 }
 
 #[derive(Clone, Default)]
@@ -103,7 +125,8 @@ impl ProducerContext for Delivered {
 
 fn config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap).set("broker.address.family", "v4");
+    c.set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4");
     c
 }
 
@@ -131,7 +154,9 @@ fn produce(bootstrap: &str, topic: &str, records: usize, size: usize, acks: &str
     let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     let started = Instant::now();
     for i in 0..records {
-        let mut rec = BaseRecord::<(), _>::to(topic).payload(&value).partition((i % partitions as usize) as i32);
+        let mut rec = BaseRecord::<(), _>::to(topic)
+            .payload(&value)
+            .partition((i % partitions as usize) as i32);
         loop {
             match producer.send(rec) {
                 Ok(()) => break,
@@ -145,7 +170,12 @@ fn produce(bootstrap: &str, topic: &str, records: usize, size: usize, acks: &str
     producer.flush(Duration::from_secs(300)).expect("flush");
     let took = started.elapsed();
     assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "delivery failures");
-    report(&format!("produce {size} B acks={acks}"), records, records * size, took);
+    report(
+        &format!("produce {size} B acks={acks}"),
+        records,
+        records * size,
+        took,
+    );
 }
 
 fn consume(bootstrap: &str, topic: &str, records: usize, size: usize, partitions: i32) {
@@ -158,7 +188,8 @@ fn consume(bootstrap: &str, topic: &str, records: usize, size: usize, partitions
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
     let started = Instant::now();
@@ -186,17 +217,30 @@ fn main() {
             (Some(n), b)
         }
     };
-    println!("load benchmark against {bootstrap}: {} records, {} partition(s)", args.records, args.partitions);
+    println!(
+        "load benchmark against {bootstrap}: {} records, {} partition(s)",
+        args.records, args.partitions
+    );
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let admin: AdminClient<DefaultClientContext> = config(&bootstrap).create().expect("admin");
     for &size in &args.sizes {
         for acks in &args.acks {
             let topic = format!("load-{size}-{acks}-{}", std::process::id());
             let t = NewTopic::new(&topic, args.partitions, TopicReplication::Fixed(1));
-            for r in runtime.block_on(admin.create_topics([&t], &AdminOptions::new())).expect("create topic") {
+            for r in runtime
+                .block_on(admin.create_topics([&t], &AdminOptions::new()))
+                .expect("create topic")
+            {
                 r.expect("topic");
             }
-            produce(&bootstrap, &topic, args.records, size, acks, args.partitions);
+            produce(
+                &bootstrap,
+                &topic,
+                args.records,
+                size,
+                acks,
+                args.partitions,
+            );
             consume(&bootstrap, &topic, args.records, size, args.partitions);
         }
     }

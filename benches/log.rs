@@ -48,7 +48,11 @@ fn append(c: &mut Criterion) {
         let dir = tempfile::tempdir().expect("dir");
         let mut log = open(dir.path());
         g.bench_function(format!("append/{records}x{size}B"), |bench| {
-            bench.iter_batched_ref(|| b.clone(), |b| log.append(b, 0, 0).expect("append"), BatchSize::SmallInput)
+            bench.iter_batched_ref(
+                || b.clone(),
+                |b| log.append(b, 0, 0).expect("append"),
+                BatchSize::SmallInput,
+            )
         });
     }
     // Reads of 1 MiB from random offsets of a 64 MiB log.

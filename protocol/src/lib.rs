@@ -20,6 +20,7 @@ pub mod batch;
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod fuzz;
 pub mod header;
 pub mod request;
 pub mod response;

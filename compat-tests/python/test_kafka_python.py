@@ -1,0 +1,431 @@
+"""kafka-python scenarios against a running node.
+
+Usage: python test_kafka_python.py BOOTSTRAP
+
+Prints one line per scenario, `PASS python.<name>` or `FAIL python.<name>: <reason>`, for run.sh
+to match against the allow-list. The node has no consumer groups and no InitProducerId yet, so
+producers run without idempotence and consumers have no group_id: they assign() partitions and
+commit nothing. All data is deterministic; every scenario uses topics of its own.
+"""
+
+import sys
+import time
+import traceback
+
+from kafka import KafkaAdminClient, KafkaClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
+from kafka.protocol.fetch import FetchRequest
+from kafka.record import MemoryRecords
+
+BOOTSTRAP = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:9092"
+
+# Bounds on every wait: a scenario that hangs fails, it does not stall the run.
+REQUEST_TIMEOUT_MS = 15000
+CONSUME_DEADLINE_S = 30.0
+
+# Record timestamps are set explicitly, ten minutes in the past: old enough to be distinct from
+# append time, young enough that no retention setting removes them during the run.
+BASE_TS = (int(time.time() * 1000) - 600_000) // 1000 * 1000
+
+# Kafka's codes for the compression bits of a record batch's attributes.
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def admin():
+    return KafkaAdminClient(
+        bootstrap_servers=BOOTSTRAP,
+        client_id="compat-python-admin",
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+    )
+
+
+def producer(**kw):
+    cfg = dict(
+        bootstrap_servers=BOOTSTRAP,
+        client_id="compat-python-producer",
+        enable_idempotence=False,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        max_block_ms=REQUEST_TIMEOUT_MS,
+        linger_ms=20,
+        retries=0,
+    )
+    cfg.update(kw)
+    return KafkaProducer(**cfg)
+
+
+def consumer():
+    return KafkaConsumer(
+        bootstrap_servers=BOOTSTRAP,
+        client_id="compat-python-consumer",
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        fetch_max_wait_ms=100,
+    )
+
+
+def create_topic(adm, name, partitions, configs=None):
+    resp = adm.create_topics(
+        [NewTopic(name, partitions, 1, topic_configs=configs or {})], timeout_ms=10000
+    ).to_object()
+    errs = [(t["topic"], t["error_code"], t.get("error_message")) for t in resp["topic_errors"]]
+    check(errs == [(name, 0, None)] or errs == [(name, 0, "")], f"create_topics {name}: {errs}")
+
+
+def partitions_of(adm, topic):
+    [t] = adm.describe_topics([topic])
+    check(t["error_code"] == 0, f"describe_topics {topic}: error_code {t['error_code']}")
+    return sorted(p["partition"] for p in t["partitions"])
+
+
+def consume_all(topic, partitions, expected):
+    """Reads partitions from the beginning until `expected` records arrived (or the deadline),
+    and returns {partition: [ConsumerRecord, ...]} in the order received."""
+    c = consumer()
+    try:
+        tps = [TopicPartition(topic, p) for p in partitions]
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        got = {p: [] for p in partitions}
+        n = 0
+        deadline = time.monotonic() + CONSUME_DEADLINE_S
+        while n < expected and time.monotonic() < deadline:
+            for tp, recs in c.poll(timeout_ms=500).items():
+                got[tp.partition].extend(recs)
+                n += len(recs)
+        # One more short poll: nothing beyond what was produced may show up.
+        for tp, recs in c.poll(timeout_ms=300).items():
+            got[tp.partition].extend(recs)
+            n += len(recs)
+        check(n == expected, f"consumed {n} records from {topic}, expected {expected}")
+        return got
+    finally:
+        c.close()
+
+
+def batch_codecs(topic, partition):
+    """The compression codecs of the batches the node serves for one partition, read with a raw
+    Fetch (v4) so the check sees the batch attributes the consumer API hides."""
+    client = KafkaClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=REQUEST_TIMEOUT_MS)
+    try:
+        deadline = time.monotonic() + 10
+        node = None
+        while node is None and time.monotonic() < deadline:
+            client.poll(timeout_ms=100)
+            node = client.least_loaded_node()
+        check(node is not None, "raw client found no node")
+        while not client.ready(node) and time.monotonic() < deadline:
+            client.poll(timeout_ms=100)
+        req = FetchRequest[4](-1, 100, 1, 16 << 20, 0, [(topic, [(partition, 0, 16 << 20)])])
+        fut = client.send(node, req)
+        client.poll(future=fut, timeout_ms=REQUEST_TIMEOUT_MS)
+        check(fut.succeeded(), f"raw fetch failed: {fut.exception!r}")
+        [(_, [part])] = fut.value.topics
+        check(part[1] == 0, f"raw fetch error_code {part[1]}")
+        records = MemoryRecords(part[-1])
+        codecs = set()
+        while True:
+            batch = records.next_batch()
+            if batch is None:
+                break
+            codecs.add(batch.compression_type)
+        return codecs
+    finally:
+        client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin
+
+
+def admin_create_topics():
+    adm = admin()
+    try:
+        create_topic(adm, "py-admin", 2, {"retention.ms": "3600000", "cleanup.policy": "delete"})
+        check(partitions_of(adm, "py-admin") == [0, 1], "py-admin should have partitions [0, 1]")
+        check("py-admin" in adm.list_topics(), "py-admin missing from list_topics")
+        # Creating it again is answered with TOPIC_ALREADY_EXISTS (36), not success.
+        resp = adm.create_topics([NewTopic("py-admin", 2, 1)], timeout_ms=10000).to_object()
+        codes = [t["error_code"] for t in resp["topic_errors"]]
+        check(codes == [36], f"second create of py-admin: error codes {codes}, expected [36]")
+    finally:
+        adm.close()
+
+
+def admin_describe_configs():
+    adm = admin()
+    try:
+        [resp] = adm.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "py-admin")])
+        [res] = resp.to_object()["resources"]
+        check(res["error_code"] == 0, f"describe_configs error {res['error_code']} {res['error_message']}")
+        entries = {e["config_names"]: e for e in res["config_entries"]}
+        for name, want in (("retention.ms", "3600000"), ("cleanup.policy", "delete")):
+            check(name in entries, f"{name} missing from topic configs")
+            check(entries[name]["config_value"] == want,
+                  f"{name} = {entries[name]['config_value']!r}, expected {want!r}")
+        if "config_source" in entries["retention.ms"]:
+            # DescribeConfigs v1+: 1 = TOPIC_CONFIG (set on this topic).
+            check(entries["retention.ms"]["config_source"] == 1,
+                  f"retention.ms config_source {entries['retention.ms']['config_source']}, expected 1")
+        # Only the named keys when the request names some.
+        [resp] = adm.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, "py-admin", configs={"retention.ms": None})]
+        )
+        names = [e["config_names"] for e in resp.to_object()["resources"][0]["config_entries"]]
+        check(names == ["retention.ms"], f"filtered describe_configs returned {names}")
+        # The broker's own configs: the node was started with num.partitions=3.
+        broker_id = adm.describe_cluster()["controller_id"]
+        [resp] = adm.describe_configs([ConfigResource(ConfigResourceType.BROKER, str(broker_id))])
+        [res] = resp.to_object()["resources"]
+        check(res["error_code"] == 0, f"broker describe_configs error {res['error_code']}")
+        entries = {e["config_names"]: e["config_value"] for e in res["config_entries"]}
+        check(entries.get("num.partitions") == "3",
+              f"broker num.partitions = {entries.get('num.partitions')!r}, expected '3'")
+    finally:
+        adm.close()
+
+
+def admin_alter_configs():
+    adm = admin()
+    try:
+        resp = adm.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, "py-admin", configs={"retention.ms": "7200000"})]
+        ).to_object()
+        [res] = resp["resources"]
+        check(res["error_code"] == 0, f"alter_configs error {res['error_code']} {res['error_message']}")
+        [resp] = adm.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "py-admin")])
+        entries = {e["config_names"]: e["config_value"]
+                   for e in resp.to_object()["resources"][0]["config_entries"]}
+        check(entries.get("retention.ms") == "7200000",
+              f"retention.ms after alter = {entries.get('retention.ms')!r}")
+    finally:
+        adm.close()
+
+
+def admin_create_partitions():
+    adm = admin()
+    try:
+        resp = adm.create_partitions({"py-admin": NewPartitions(4)}, timeout_ms=10000).to_object()
+        errs = [(t["topic"], t["error_code"]) for t in resp["topic_errors"]]
+        check(errs == [("py-admin", 0)], f"create_partitions: {errs}")
+        check(partitions_of(adm, "py-admin") == [0, 1, 2, 3], "py-admin should have 4 partitions")
+        # The new partition takes records.
+        p = producer(acks="all")
+        try:
+            md = p.send("py-admin", b"to-partition-3", partition=3).get(timeout=15)
+            check(md.partition == 3 and md.offset == 0, f"send to new partition 3: {md}")
+        finally:
+            p.close()
+    finally:
+        adm.close()
+
+
+def admin_delete_topics():
+    adm = admin()
+    try:
+        resp = adm.delete_topics(["py-admin"], timeout_ms=10000).to_object()
+        errs = [(t["topic"], t["error_code"]) for t in resp["topic_error_codes"]]
+        check(errs == [("py-admin", 0)], f"delete_topics: {errs}")
+        check("py-admin" not in adm.list_topics(), "py-admin still listed after delete")
+        # Deleting it again: UNKNOWN_TOPIC_OR_PARTITION (3).
+        resp = adm.delete_topics(["py-admin"], timeout_ms=10000).to_object()
+        codes = [t["error_code"] for t in resp["topic_error_codes"]]
+        check(codes == [3], f"second delete of py-admin: error codes {codes}, expected [3]")
+    finally:
+        adm.close()
+
+
+def admin_delete_records():
+    adm = admin()
+    try:
+        create_topic(adm, "py-delete-records", 1)
+        p = producer(acks="all")
+        try:
+            for i in range(100):
+                p.send("py-delete-records", b"r%d" % i, timestamp_ms=BASE_TS + i)
+            p.flush(timeout=15)
+        finally:
+            p.close()
+        tp = TopicPartition("py-delete-records", 0)
+        res = adm.delete_records({tp: 40}, timeout_ms=10000)
+        check(res[tp]["low_watermark"] == 40, f"delete_records low_watermark {res[tp]}")
+        c = consumer()
+        try:
+            check(c.beginning_offsets([tp])[tp] == 40, "beginning offset after delete_records != 40")
+            check(c.end_offsets([tp])[tp] == 100, "end offset after delete_records != 100")
+            ot = c.offsets_for_times({tp: BASE_TS})[tp]
+            check(ot is not None and ot.offset == 40,
+                  f"offsets_for_times(first timestamp) after delete_records: {ot}, expected offset 40")
+        finally:
+            c.close()
+        got = consume_all("py-delete-records", [0], 60)[0]
+        check([r.offset for r in got] == list(range(40, 100)), "records after delete are not 40..99")
+    finally:
+        adm.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Produce and consume
+
+
+def record(i, codec):
+    """The deterministic record number i: partition, key, value, headers, timestamp.
+    Every 50th key and every 100th value is null."""
+    key = None if i % 50 == 49 else b"key-%05d" % i
+    value = None if i % 100 == 99 else (b"%s value %05d " % (codec.encode(), i)) * (1 + i % 7)
+    headers = [("idx", str(i).encode()), ("codec", codec.encode())]
+    if i % 3 == 0:
+        headers.append(("empty", b""))
+    return i % 3, key, value, headers, BASE_TS + i
+
+
+def produce_consume(codec):
+    n = 3000
+    topic = f"py-codec-{codec}"
+    adm = admin()
+    try:
+        create_topic(adm, topic, 3)
+    finally:
+        adm.close()
+    p = producer(acks="all", compression_type=None if codec == "none" else codec)
+    try:
+        futs = []
+        for i in range(n):
+            part, key, value, headers, ts = record(i, codec)
+            futs.append(p.send(topic, value=value, key=key, headers=headers, partition=part,
+                               timestamp_ms=ts))
+        p.flush(timeout=30)
+        next_offset = {0: 0, 1: 0, 2: 0}
+        for i, f in enumerate(futs):
+            md = f.get(timeout=1)
+            part = record(i, codec)[0]
+            check(md.partition == part and md.offset == next_offset[part],
+                  f"record {i}: acknowledged at {md.partition}/{md.offset}, "
+                  f"expected {part}/{next_offset[part]}")
+            next_offset[part] += 1
+    finally:
+        p.close()
+
+    got = consume_all(topic, [0, 1, 2], n)
+    for part in (0, 1, 2):
+        want = [record(i, codec) for i in range(n) if i % 3 == part]
+        recs = got[part]
+        check(len(recs) == len(want), f"partition {part}: {len(recs)} records, expected {len(want)}")
+        for off, (r, (_, key, value, headers, ts)) in enumerate(zip(recs, want)):
+            where = f"partition {part} offset {off}"
+            check(r.offset == off, f"{where}: got offset {r.offset}")
+            check(r.key == key, f"{where}: key {r.key!r}, expected {key!r}")
+            check(r.value == value, f"{where}: value {r.value!r:.60}, expected {value!r:.60}")
+            check(list(r.headers) == headers, f"{where}: headers {r.headers}, expected {headers}")
+            check(r.timestamp == ts, f"{where}: timestamp {r.timestamp}, expected {ts}")
+            check(r.timestamp_type == 0, f"{where}: timestamp_type {r.timestamp_type}, expected 0 (CreateTime)")
+    codecs = batch_codecs(topic, 0)
+    check(codecs == {CODEC_IDS[codec]},
+          f"batches served for {topic}/0 have codecs {sorted(codecs)}, expected [{CODEC_IDS[codec]}]")
+
+
+def acks(level):
+    n = 500
+    topic = f"py-acks-{level}"
+    adm = admin()
+    try:
+        create_topic(adm, topic, 1)
+    finally:
+        adm.close()
+    p = producer(acks=level if level == "all" else int(level))
+    try:
+        futs = [p.send(topic, key=b"k%d" % i, value=b"acks=%s #%d" % (level.encode(), i))
+                for i in range(n)]
+        p.flush(timeout=30)
+        offsets = [f.get(timeout=1).offset for f in futs]
+    finally:
+        p.close()
+    if level == "0":
+        check(offsets == [-1] * n, "acks=0 should report offset -1 (no response from the broker)")
+    else:
+        check(offsets == list(range(n)), f"acks={level}: acknowledged offsets are not 0..{n - 1}")
+    recs = consume_all(topic, [0], n)[0]
+    check([r.offset for r in recs] == list(range(n)), "consumed offsets are not 0..n-1")
+    check([r.value for r in recs] == [b"acks=%s #%d" % (level.encode(), i) for i in range(n)],
+          "consumed values differ from what was sent")
+
+
+def offsets():
+    topic = "py-offsets"
+    adm = admin()
+    try:
+        create_topic(adm, topic, 2)
+    finally:
+        adm.close()
+    p = producer(acks="all")
+    try:
+        # Partition 0: 100 records at BASE_TS + 10*i. Partition 1 stays empty.
+        for i in range(100):
+            p.send(topic, value=b"t%d" % i, partition=0, timestamp_ms=BASE_TS + 10 * i)
+        p.flush(timeout=15)
+    finally:
+        p.close()
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    c = consumer()
+    try:
+        end = c.end_offsets([tp0, tp1])
+        check(end == {tp0: 100, tp1: 0}, f"end_offsets {end}")
+        beg = c.beginning_offsets([tp0, tp1])
+        check(beg == {tp0: 0, tp1: 0}, f"beginning_offsets {beg}")
+        cases = [
+            (BASE_TS - 5000, 0, BASE_TS),   # before everything: the first record
+            (BASE_TS, 0, BASE_TS),          # exactly the first timestamp
+            (BASE_TS + 55, 6, BASE_TS + 60),  # between records 5 and 6
+            (BASE_TS + 990, 99, BASE_TS + 990),  # exactly the last one
+        ]
+        for ts, want_off, want_ts in cases:
+            got = c.offsets_for_times({tp0: ts})[tp0]
+            check(got is not None and got.offset == want_off and got.timestamp == want_ts,
+                  f"offsets_for_times({ts - BASE_TS:+d} ms from base): {got}, "
+                  f"expected offset {want_off} timestamp {want_ts}")
+        after = c.offsets_for_times({tp0: BASE_TS + 991, tp1: BASE_TS})
+        check(after == {tp0: None, tp1: None},
+              f"offsets_for_times past the last record / on an empty partition: {after}, expected None")
+    finally:
+        c.close()
+
+
+SCENARIOS = [
+    ("admin.create_topics", admin_create_topics),
+    ("admin.describe_configs", admin_describe_configs),
+    ("admin.alter_configs", admin_alter_configs),
+    ("admin.create_partitions", admin_create_partitions),
+    ("admin.delete_topics", admin_delete_topics),
+    ("admin.delete_records", admin_delete_records),
+    *[(f"produce_consume.{c}", (lambda c=c: produce_consume(c))) for c in CODEC_IDS],
+    *[(f"acks.{a}", (lambda a=a: acks(a))) for a in ("0", "1", "all")],
+    ("offsets", offsets),
+]
+
+
+def main():
+    for name, fn in SCENARIOS:
+        try:
+            fn()
+        except Failure as e:
+            print(f"FAIL python.{name}: {e}", flush=True)
+        except Exception as e:  # a client error: report it exactly
+            print(f"FAIL python.{name}: {type(e).__name__}: {e}", flush=True)
+            for line in traceback.format_exc().strip().splitlines()[-6:]:
+                print(f"    | {line}", flush=True)
+        else:
+            print(f"PASS python.{name}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
