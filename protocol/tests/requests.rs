@@ -249,3 +249,27 @@ fn every_default_request_passes_the_check_and_decodes() {
         }
     }
 }
+
+/// Found by the `request` fuzz target: a BrokerHeartbeat whose tagged field 0 declared more
+/// bytes than its array used. kafka-protocol decodes tagged fields from the main buffer, so it
+/// read the leftover bytes as further tags that the structure check had skipped, and sized a
+/// Vec from them: an abort on allocation. The check now requires known tagged fields to fill
+/// their declared size exactly.
+#[test]
+fn tagged_field_shorter_than_its_size_is_refused() {
+    const CRASH: &str = concat!(
+        "000000d0003f000100310400f90001310000080700510100000000000000000000400000001a00020007010000ffffff",
+        "ffffffff3792001a00020007010000fdb811010101010101010301f58100010001ffffffe1e1e1e1e1e1e1e1e1e1e1e1",
+        "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e0e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1",
+        "e1e1000000e1e1e1e1e107000100ffffff0700010000020202020202020202feff000000000202026302020200000010",
+        "004cf93c000010000016000b2500000000000000000001000000000000",
+    );
+    let bytes: Vec<u8> = (0..CRASH.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&CRASH[i..i + 2], 16).unwrap())
+        .collect();
+    assert!(
+        pilgrimage_protocol::fuzz::frame(&bytes).is_none(),
+        "the structure check refuses it"
+    );
+}

@@ -308,8 +308,11 @@ impl<'a> RecordIter<'a> {
 
     fn parse_one(&mut self) -> Result<Record<'a>, RecordError> {
         let length = read_varint(&mut self.input)?;
-        if length < 1 {
-            return err(format!("record length {length}"));
+        let remaining = self.input.buf.len() - self.input.pos;
+        if length < 1 || length as usize > remaining {
+            return err(format!(
+                "record length {length} with {remaining} bytes left"
+            ));
         }
         let start = self.input.pos;
         let attributes = self.input.byte()?.ok_or(RecordError("truncated".into()))? as i8;
@@ -318,7 +321,8 @@ impl<'a> RecordIter<'a> {
         let key = self.bytes("key")?;
         let value = self.bytes("value")?;
         let count = read_varint(&mut self.input)?;
-        if count < 0 || count as usize > length as usize {
+        // A header takes at least two bytes (two lengths): more than that cannot fit.
+        if count < 0 || count as usize > length as usize / 2 {
             return err(format!("header count {count}"));
         }
         let mut headers = Vec::with_capacity(count as usize);

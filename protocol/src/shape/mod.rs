@@ -247,6 +247,15 @@ impl Walker<'_> {
                     flexible: self.flexible,
                 };
                 inner.field(f)?;
+                // kafka-protocol decodes a known tagged field from the main buffer, not from a
+                // window of `size` bytes: a field that does not fill its size exactly would put
+                // the decoder somewhere this walk never checked.
+                if inner.pos != end {
+                    return Err(DecodeError::invalid(
+                        "tagged field",
+                        format!("tag {tag} holds {} bytes, not {size}", inner.pos - self.pos),
+                    ));
+                }
                 self.elements = inner.elements;
             }
             self.pos = end;
