@@ -161,6 +161,23 @@ multi_partition() {
     same_lines "$WORK/multi-all.want" "$WORK/multi-all.out" "all partitions (sorted)"
 }
 
+# acks=0: librdkafka gets no response; the records still arrive, in order.
+acks_zero() {
+    local topic=kcat-acks0
+    seq 1 500 | sed 's/^/noack-/' >"$WORK/acks0.in"
+    kp -t "$topic" -p 0 -X acks=0 -l "$WORK/acks0.in" || fail "kcat -P -X acks=0 failed"
+    # Nothing acknowledged them: wait (bounded) for the end offset before reading.
+    local end="" deadline=$((SECONDS + 10))
+    while ((SECONDS < deadline)); do
+        end=$(kc -Q -t "$topic:0:-1") || fail "kcat -Q failed: $end"
+        [[ $end == "$topic [0] offset 500" ]] && break
+        sleep 0.2
+    done
+    [[ $end == "$topic [0] offset 500" ]] || fail "end offset after acks=0 produce: '$end', expected 500"
+    kconsume -t "$topic" -p 0 -o beginning -f '%s\n' >"$WORK/acks0.out" || fail "consume failed"
+    same_lines "$WORK/acks0.in" "$WORK/acks0.out" "consumed lines"
+}
+
 scenario metadata metadata
 for codec in none gzip snappy lz4 zstd; do
     scenario "roundtrip.$codec" roundtrip "$codec"
@@ -168,3 +185,4 @@ done
 scenario keys_headers keys_headers
 scenario query_offsets query_offsets
 scenario multi_partition multi_partition
+scenario acks_zero acks_zero

@@ -1,0 +1,416 @@
+// kafkajs scenarios against a running node.
+//
+// Usage: node test_kafkajs.js BOOTSTRAP
+//
+// Prints one line per scenario, `PASS js.<name>` or `FAIL js.<name>: <reason>`, for run.sh to
+// match against the allow-list. The node has no consumer groups and no InitProducerId yet, and
+// kafkajs's consumer always joins a group, so records are read back with kafkajs's own lower
+// layer: the Cluster object (metadata, leaders) and Broker.fetch, which decodes record batches
+// (and decompresses them with the registered codecs) the way the consumer does. Producers are
+// not idempotent. All data is deterministic; every scenario uses topics of its own.
+'use strict'
+
+const {
+  Kafka,
+  CompressionTypes,
+  CompressionCodecs,
+  ConfigResourceTypes,
+  Partitioners,
+  logLevel,
+} = require('kafkajs')
+const SnappyCodec = require('kafkajs-snappy')
+// The lower layer, as kafkajs 2.2.4 lays it out (pinned in package-lock.json).
+const Cluster = require('kafkajs/src/cluster')
+const { createLogger } = require('kafkajs/src/loggers')
+const defaultSocketFactory = require('kafkajs/src/network/socketFactory')
+
+const BOOTSTRAP = process.argv[2] || '127.0.0.1:9092'
+const REQUEST_TIMEOUT_MS = 15000
+const CONSUME_DEADLINE_MS = 30000
+// Explicit record timestamps, ten minutes in the past (see the Python scenarios for why).
+const BASE_TS = Math.floor((Date.now() - 600000) / 1000) * 1000
+
+// kafkajs's own log lines, kept in memory and shown with a failing scenario.
+let logLines = []
+const logCreator = () => ({ namespace, level, log }) => {
+  const { message, ...extra } = log
+  logLines.push(`${namespace} ${message} ${JSON.stringify(extra)}`.slice(0, 400))
+}
+const clientOptions = {
+  brokers: [BOOTSTRAP],
+  connectionTimeout: 5000,
+  requestTimeout: REQUEST_TIMEOUT_MS,
+  retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 },
+  logLevel: logLevel.WARN,
+  logCreator,
+}
+const kafka = new Kafka({ clientId: 'compat-kafkajs', ...clientOptions })
+
+// Codecs: gzip is built in; snappy comes from kafkajs-snappy (pure JS). Both are wrapped to
+// count calls, so a scenario can tell that batches really went out and came back compressed.
+const codecCalls = { gzip: { compress: 0, decompress: 0 }, snappy: { compress: 0, decompress: 0 } }
+const counted = (name, factory) => () => {
+  const codec = factory()
+  return {
+    async compress(encoder) {
+      codecCalls[name].compress++
+      return codec.compress(encoder)
+    },
+    async decompress(buffer) {
+      codecCalls[name].decompress++
+      return codec.decompress(buffer)
+    },
+  }
+}
+CompressionCodecs[CompressionTypes.GZIP] = counted('gzip', CompressionCodecs[CompressionTypes.GZIP])
+CompressionCodecs[CompressionTypes.Snappy] = counted('snappy', SnappyCodec)
+const CODECS = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+}
+
+class Failure extends Error {}
+const check = (cond, msg) => {
+  if (!cond) throw new Failure(msg)
+}
+const eq = (a, b) => JSON.stringify(a) === JSON.stringify(b)
+
+async function withAdmin(fn) {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    return await fn(admin)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+async function withProducer(fn) {
+  // Every message names its partition; the partitioner is given only to keep kafkajs quiet.
+  const producer = kafka.producer({
+    idempotent: false,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
+  await producer.connect()
+  try {
+    return await fn(producer)
+  } finally {
+    await producer.disconnect()
+  }
+}
+
+async function createTopic(admin, topic, numPartitions, configEntries = []) {
+  const created = await admin.createTopics({
+    topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }],
+    waitForLeaders: true,
+    timeout: 10000,
+  })
+  check(created === true, `createTopics ${topic} returned ${created}`)
+}
+
+// Reads partitions of a topic from offset 0 with Broker.fetch until `expected` records arrived
+// (or the deadline), and returns { partition: [record, ...] }.
+async function fetchAll(topic, partitions, expected) {
+  const cluster = new Cluster({
+    logger: createLogger({ level: logLevel.WARN, logCreator }),
+    socketFactory: defaultSocketFactory(),
+    clientId: 'compat-kafkajs-fetch',
+    ...clientOptions,
+    enforceRequestTimeout: true,
+    metadataMaxAge: 300000,
+    allowAutoTopicCreation: false,
+  })
+  await cluster.connect()
+  try {
+    await cluster.addTargetTopic(topic)
+    await cluster.refreshMetadata()
+    const meta = cluster.findTopicPartitionMetadata(topic)
+    const got = {}
+    const next = {}
+    for (const p of partitions) {
+      got[p] = []
+      next[p] = 0n
+    }
+    const deadline = Date.now() + CONSUME_DEADLINE_MS
+    let n = 0
+    let rounds = 0
+    while ((n < expected || rounds < 1) && Date.now() < deadline) {
+      rounds++
+      let progress = 0
+      for (const p of partitions) {
+        const pm = meta.find(m => m.partitionId === p)
+        check(pm, `no metadata for ${topic}/${p}`)
+        const broker = await cluster.findBroker({ nodeId: pm.leader })
+        const resp = await broker.fetch({
+          maxWaitTime: 100,
+          minBytes: 1,
+          maxBytes: 8 << 20,
+          topics: [{ topic, partitions: [{ partition: p, fetchOffset: next[p].toString(), maxBytes: 4 << 20 }] }],
+        })
+        for (const t of resp.responses) {
+          for (const part of t.partitions) {
+            check(part.errorCode === 0, `fetch ${topic}/${part.partition}: error code ${part.errorCode}`)
+            // A fetch returns whole batches: skip records before the offset asked for.
+            const fresh = part.messages.filter(m => BigInt(m.offset) >= next[p])
+            for (const m of fresh) got[p].push(m)
+            if (fresh.length > 0) next[p] = BigInt(fresh[fresh.length - 1].offset) + 1n
+            progress += fresh.length
+          }
+        }
+      }
+      n += progress
+    }
+    check(n === expected, `fetched ${n} records from ${topic}, expected ${expected}`)
+    return got
+  } finally {
+    await cluster.disconnect()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+
+async function adminCreateTopics() {
+  await withAdmin(async admin => {
+    await createTopic(admin, 'js-admin', 2, [
+      { name: 'retention.ms', value: '3600000' },
+      { name: 'cleanup.policy', value: 'delete' },
+    ])
+    const again = await admin.createTopics({
+      topics: [{ topic: 'js-admin', numPartitions: 2, replicationFactor: 1 }],
+      timeout: 10000,
+    })
+    check(again === false, `second createTopics of js-admin returned ${again}, expected false`)
+    check((await admin.listTopics()).includes('js-admin'), 'js-admin missing from listTopics')
+  })
+}
+
+async function adminFetchTopicMetadata() {
+  await withAdmin(async admin => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['js-admin'] })
+    check(topics.length === 1 && topics[0].name === 'js-admin', `topics ${JSON.stringify(topics)}`)
+    const parts = topics[0].partitions.map(p => p.partitionId).sort()
+    check(eq(parts, [0, 1]), `partitions ${JSON.stringify(parts)}, expected [0,1]`)
+    const cluster = await admin.describeCluster()
+    check(cluster.brokers.length === 1, `describeCluster brokers ${JSON.stringify(cluster.brokers)}`)
+    const nodeId = cluster.brokers[0].nodeId
+    for (const p of topics[0].partitions) {
+      check(p.partitionErrorCode === 0, `partition ${p.partitionId} error ${p.partitionErrorCode}`)
+      check(p.leader === nodeId, `partition ${p.partitionId} leader ${p.leader}, expected ${nodeId}`)
+      check(eq(p.replicas, [nodeId]) && eq(p.isr, [nodeId]), `partition ${p.partitionId} replicas/isr`)
+    }
+  })
+}
+
+async function adminDescribeConfigs() {
+  await withAdmin(async admin => {
+    const { resources } = await admin.describeConfigs({
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: 'js-admin' }],
+      includeSynonyms: false,
+    })
+    check(resources.length === 1 && resources[0].errorCode === 0, `resources ${JSON.stringify(resources)}`)
+    const entries = Object.fromEntries(resources[0].configEntries.map(e => [e.configName, e.configValue]))
+    check(entries['retention.ms'] === '3600000', `retention.ms = ${entries['retention.ms']}`)
+    check(entries['cleanup.policy'] === 'delete', `cleanup.policy = ${entries['cleanup.policy']}`)
+    await admin.alterConfigs({
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: 'js-admin', configEntries: [{ name: 'retention.ms', value: '7200000' }] }],
+    })
+    const after = await admin.describeConfigs({
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: 'js-admin', configNames: ['retention.ms'] }],
+      includeSynonyms: false,
+    })
+    const entries2 = after.resources[0].configEntries
+    check(entries2.length === 1 && entries2[0].configValue === '7200000',
+      `retention.ms after alterConfigs: ${JSON.stringify(entries2)}`)
+  })
+}
+
+async function adminCreatePartitions() {
+  await withAdmin(async admin => {
+    await admin.createPartitions({ topicPartitions: [{ topic: 'js-admin', count: 3 }], timeout: 10000 })
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['js-admin'] })
+    const parts = topics[0].partitions.map(p => p.partitionId).sort()
+    check(eq(parts, [0, 1, 2]), `partitions after createPartitions ${JSON.stringify(parts)}`)
+  })
+}
+
+async function adminDeleteTopics() {
+  await withAdmin(async admin => {
+    await admin.deleteTopics({ topics: ['js-admin'], timeout: 10000 })
+    check(!(await admin.listTopics()).includes('js-admin'), 'js-admin still listed after deleteTopics')
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Produce and fetch
+
+function record(i, codec) {
+  return {
+    partition: i % 3,
+    key: i % 50 === 24 ? null : `key-${String(i).padStart(5, '0')}`,
+    value: `${codec} value ${String(i).padStart(5, '0')} `.repeat(1 + (i % 7)),
+    headers: i % 3 === 0 ? { idx: String(i), codec, empty: '' } : { idx: String(i), codec },
+    timestamp: String(BASE_TS + i),
+  }
+}
+
+function checkRecords(got, want, where) {
+  check(got.length === want.length, `${where}: ${got.length} records, expected ${want.length}`)
+  got.forEach((r, off) => {
+    const w = want[off]
+    const at = `${where} offset ${off}`
+    check(r.offset === String(off), `${at}: offset ${r.offset}`)
+    const key = r.key === null ? null : r.key.toString()
+    check(key === w.key, `${at}: key ${key}, expected ${w.key}`)
+    check(r.value !== null && r.value.toString() === w.value, `${at}: value ${String(r.value).slice(0, 60)}`)
+    const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.toString()]))
+    check(eq(headers, w.headers), `${at}: headers ${JSON.stringify(headers)}, expected ${JSON.stringify(w.headers)}`)
+    check(r.timestamp === w.timestamp, `${at}: timestamp ${r.timestamp}, expected ${w.timestamp}`)
+  })
+}
+
+async function produceFetch(codec) {
+  const n = 2000
+  const topic = `js-codec-${codec}`
+  await withAdmin(admin => createTopic(admin, topic, 3))
+  const counts = codecCalls[codec] ? { ...codecCalls[codec] } : null
+  await withProducer(async producer => {
+    const next = [0, 0, 0]
+    for (let start = 0; start < n; start += 500) {
+      const messages = []
+      for (let i = start; i < start + 500; i++) messages.push(record(i, codec))
+      const res = await producer.send({ topic, acks: -1, timeout: 10000, compression: CODECS[codec], messages })
+      // One batch per partition per send; each acknowledged at the next offset.
+      for (const r of res.sort((a, b) => a.partition - b.partition)) {
+        check(r.errorCode === 0, `send: partition ${r.partition} error ${r.errorCode}`)
+        check(r.baseOffset === String(next[r.partition]),
+          `send: partition ${r.partition} base offset ${r.baseOffset}, expected ${next[r.partition]}`)
+        next[r.partition] += messages.filter(m => m.partition === r.partition).length
+      }
+    }
+  })
+  const got = await fetchAll(topic, [0, 1, 2], n)
+  for (const p of [0, 1, 2]) {
+    const want = []
+    for (let i = p; i < n; i += 3) want.push(record(i, codec))
+    checkRecords(got[p], want, `partition ${p}`)
+  }
+  if (counts) {
+    const c = codecCalls[codec]
+    check(c.compress > counts.compress, `${codec}: the producer compressed nothing`)
+    check(c.decompress > counts.decompress, `${codec}: no ${codec} batch came back from fetch`)
+  }
+}
+
+async function acks(level) {
+  const n = 300
+  const topic = `js-acks-${level}`
+  await withAdmin(admin => createTopic(admin, topic, 1))
+  const value = i => `acks=${level} #${i}`
+  await withProducer(async producer => {
+    for (let start = 0; start < n; start += 100) {
+      const messages = []
+      for (let i = start; i < start + 100; i++) messages.push({ key: `k${i}`, value: value(i), partition: 0 })
+      const res = await producer.send({ topic, acks: level, timeout: 10000, messages })
+      if (level === 0) {
+        check(eq(res, []), `acks=0 send resolved with ${JSON.stringify(res)}, expected []`)
+      } else {
+        check(res.length === 1 && res[0].errorCode === 0 && res[0].baseOffset === String(start),
+          `acks=${level} send: ${JSON.stringify(res)}, expected base offset ${start}`)
+      }
+    }
+  })
+  const got = (await fetchAll(topic, [0], n))[0]
+  check(eq(got.map(r => r.value.toString()), Array.from({ length: n }, (_, i) => value(i))),
+    'fetched values differ from what was sent')
+  check(eq(got.map(r => r.offset), Array.from({ length: n }, (_, i) => String(i))), 'offsets are not 0..n-1')
+}
+
+async function offsets() {
+  const topic = 'js-offsets'
+  await withAdmin(admin => createTopic(admin, topic, 2))
+  await withProducer(producer =>
+    producer.send({
+      topic,
+      acks: -1,
+      messages: Array.from({ length: 100 }, (_, i) => ({
+        value: `t${i}`,
+        partition: 0,
+        timestamp: String(BASE_TS + 10 * i),
+      })),
+    }))
+  await withAdmin(async admin => {
+    const offs = (await admin.fetchTopicOffsets(topic)).sort((a, b) => a.partition - b.partition)
+    check(eq(offs, [
+      { partition: 0, offset: '100', high: '100', low: '0' },
+      { partition: 1, offset: '0', high: '0', low: '0' },
+    ]), `fetchTopicOffsets ${JSON.stringify(offs)}`)
+    // kafkajs answers the high watermark for a partition with no record at or after the time.
+    const cases = [
+      [BASE_TS - 5000, '0', '0'],
+      [BASE_TS, '0', '0'],
+      [BASE_TS + 55, '6', '0'],
+      [BASE_TS + 990, '99', '0'],
+      [BASE_TS + 991, '100', '0'],
+    ]
+    for (const [ts, want0, want1] of cases) {
+      const got = (await admin.fetchTopicOffsetsByTimestamp(topic, ts)).sort((a, b) => a.partition - b.partition)
+      check(eq(got, [{ partition: 0, offset: want0 }, { partition: 1, offset: want1 }]),
+        `fetchTopicOffsetsByTimestamp(base${ts - BASE_TS >= 0 ? '+' : ''}${ts - BASE_TS}): ${JSON.stringify(got)}, ` +
+        `expected offsets ${want0}, ${want1}`)
+    }
+  })
+}
+
+async function deleteTopicRecords() {
+  const topic = 'js-delete-records'
+  await withAdmin(admin => createTopic(admin, topic, 1))
+  await withProducer(producer =>
+    producer.send({ topic, acks: -1, messages: Array.from({ length: 50 }, (_, i) => ({ value: `d${i}`, partition: 0 })) }))
+  await withAdmin(async admin => {
+    // deleteTopicRecords looks leaders up in the admin's metadata cache without filling it.
+    await admin.fetchTopicMetadata({ topics: [topic] })
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '20' }] })
+    const [o] = await admin.fetchTopicOffsets(topic)
+    check(o.low === '20' && o.high === '50', `after deleteTopicRecords: ${JSON.stringify(o)}, expected low 20 high 50`)
+  })
+}
+
+const SCENARIOS = [
+  ['admin.create_topics', adminCreateTopics],
+  ['admin.fetch_topic_metadata', adminFetchTopicMetadata],
+  ['admin.describe_configs', adminDescribeConfigs],
+  ['admin.create_partitions', adminCreatePartitions],
+  ['admin.delete_topics', adminDeleteTopics],
+  ['admin.delete_topic_records', deleteTopicRecords],
+  ...Object.keys(CODECS).map(c => [`produce_fetch.${c}`, () => produceFetch(c)]),
+  ...[-1, 1, 0].map(a => [`acks.${a === -1 ? 'all' : a}`, () => acks(a)]),
+  ['offsets', offsets],
+]
+
+async function main() {
+  for (const [name, fn] of SCENARIOS) {
+    logLines = []
+    try {
+      await fn()
+      console.log(`PASS js.${name}`)
+    } catch (e) {
+      const what = e instanceof Failure ? e.message : `${e.name}: ${e.message}${e.type ? ` (${e.type})` : ''}`
+      console.log(`FAIL js.${name}: ${what.replace(/\s+/g, ' ')}`)
+      if (!(e instanceof Failure) && e.stack) {
+        for (const l of e.stack.split('\n').slice(1, 5)) console.log(`    | ${l.trim()}`)
+      }
+      for (const l of logLines.slice(-5)) console.log(`    | kafkajs: ${l}`)
+    }
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  e => {
+    console.log(`FAIL js.runner: ${e.stack || e}`)
+    process.exit(1)
+  }
+)
