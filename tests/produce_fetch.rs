@@ -161,6 +161,30 @@ fn consume_and_check(bootstrap: &str, topic: &str) {
     }
 }
 
+/// The codecs of the batches stored in a topic: the codec a producer asked for must be the one on
+/// disk (librdkafka silently falls back to none when it thinks the broker lacks a codec).
+fn stored_codecs(node: &pilgrimage::Node, topic: &str) -> std::collections::BTreeSet<&'static str> {
+    let mut codecs = std::collections::BTreeSet::new();
+    for p in 0..PARTITIONS {
+        let partition = node.broker().replicas.get(topic, p).expect("partition");
+        let mut offset = 0;
+        loop {
+            let (plan, _) = partition.read(offset, 8 << 20, true).expect("read");
+            let bytes = plan.execute().expect("execute");
+            if bytes.is_empty() {
+                break;
+            }
+            for batch in pilgrimage_protocol::batch::Batches::new(&bytes) {
+                let Ok(batch) = batch else { break };
+                batch.verify().expect("stored batches keep their CRC");
+                codecs.insert(batch.header().compression().expect("codec").name());
+                offset = batch.header().last_offset() + 1;
+            }
+        }
+    }
+    codecs
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_codec_and_acks_setting_round_trips_100k_records() {
     let node = common::node(&[]).await;
@@ -179,6 +203,12 @@ async fn every_codec_and_acks_setting_round_trips_100k_records() {
             tokio::task::spawn_blocking(move || consume_and_check(&b, &t))
                 .await
                 .expect("consume");
+            let stored: Vec<_> = stored_codecs(&node, &topic).into_iter().collect();
+            assert_eq!(
+                stored,
+                vec![codec],
+                "{topic}: batches are stored with the codec sent"
+            );
             eprintln!(
                 "{topic}: produced in {produced:?}, verified in {:?}",
                 started.elapsed() - produced

@@ -87,9 +87,8 @@ def create_topic(adm, name, partitions, configs=None):
 def raw_request(request):
     """Sends one request with kafka-python's own network client and protocol classes, and
     returns the decoded response. For checks the high-level API does not expose (batch
-    attributes), and for topic metadata without KafkaAdminClient's describe_topics, which a
-    broker bug breaks (see admin.describe_topics and FINDINGS.md): scenarios about other admin
-    calls should not all fail on that one bug."""
+    attributes), and for topic metadata independent of KafkaAdminClient's describe_topics, so
+    that scenarios about other admin calls do not all fail on one Metadata problem."""
     client = KafkaClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=REQUEST_TIMEOUT_MS)
     try:
         deadline = time.monotonic() + 10

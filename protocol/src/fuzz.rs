@@ -49,7 +49,8 @@ fn batch_once(data: &[u8]) {
             let _ =
                 builder::recompress(&view, target, decompressed_cap(view.records_bytes().len()));
         }
-        let _ = crate::batch::validate::max_timestamp_record(&view);
+        let _ = crate::batch::validate::max_timestamp_record(&view, 0);
+        let _ = crate::batch::validate::first_at_or_after(&view, 0, 1);
     }
     if let Ok((view, _)) = BatchView::parse(data, 0) {
         if let Ok(codec) = view.header().compression() {

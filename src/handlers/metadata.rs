@@ -15,12 +15,9 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::warn;
 use uuid::Uuid;
 
-use super::{Ctx, Handled};
+use super::{Ctx, Handled, ops};
 use crate::controller::TopicImage;
 use crate::controller::topics::{NewTopic, is_internal, plan_create, validate_name};
-
-/// Kafka's "authorized operations not requested" value.
-const OPS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub(crate) async fn handle(ctx: &Ctx, req: MetadataRequest) -> Handled<MetadataResponse> {
     let broker = &ctx.broker;
@@ -32,10 +29,15 @@ pub(crate) async fn handle(ctx: &Ctx, req: MetadataRequest) -> Handled<MetadataR
     let allow_create =
         (v < 4 || req.allow_auto_topic_creation) && broker.config.bool("auto.create.topics.enable");
     let mut image = broker.controller.image();
+    let ops_asked = v >= 8 && req.include_topic_authorized_operations;
 
     let mut topics = Vec::new();
     if all_topics {
-        topics = image.topics.values().map(|t| topic_entry(ctx, t)).collect();
+        topics = image
+            .topics
+            .values()
+            .map(|t| topic_entry(t, ops_asked))
+            .collect();
     } else {
         // Create missing topics first (one metadata commit for all of them).
         let requested = req.topics.as_deref().unwrap_or_default();
@@ -54,7 +56,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: MetadataRequest) -> Handled<MetadataR
         for t in requested {
             let entry = match (&t.name, t.topic_id) {
                 (Some(name), _) => match image.topic(name.as_str()) {
-                    Some(topic) => topic_entry(ctx, topic),
+                    Some(topic) => topic_entry(topic, ops_asked),
                     None => {
                         let code = match validate_name(name.as_str()) {
                             Err(_) => ResponseError::InvalidTopicException,
@@ -64,7 +66,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: MetadataRequest) -> Handled<MetadataR
                     }
                 },
                 (None, id) if !id.is_nil() => match image.topic_by_id(&id) {
-                    Some(topic) => topic_entry(ctx, topic),
+                    Some(topic) => topic_entry(topic, ops_asked),
                     None => error_entry(None, id, ResponseError::UnknownTopicId),
                 },
                 (None, _) => error_entry(None, Uuid::nil(), ResponseError::InvalidRequest),
@@ -84,7 +86,9 @@ pub(crate) async fn handle(ctx: &Ctx, req: MetadataRequest) -> Handled<MetadataR
             .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
             .with_controller_id(BrokerId(broker.node_id))
             .with_topics(topics)
-            .with_cluster_authorized_operations(OPS_NOT_REQUESTED),
+            .with_cluster_authorized_operations(ops::cluster(
+                (8..=10).contains(&v) && req.include_cluster_authorized_operations,
+            )),
     )
 }
 
@@ -124,7 +128,7 @@ async fn auto_create(
     }
 }
 
-fn topic_entry(ctx: &Ctx, t: &TopicImage) -> MetadataResponseTopic {
+fn topic_entry(t: &TopicImage, ops_asked: bool) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
@@ -137,13 +141,12 @@ fn topic_entry(ctx: &Ctx, t: &TopicImage) -> MetadataResponseTopic {
                 .with_isr_nodes(p.isr.iter().map(|&b| BrokerId(b)).collect())
         })
         .collect();
-    let _ = ctx;
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(t.name.to_string()))))
         .with_topic_id(t.id)
         .with_is_internal(is_internal(&t.name))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(OPS_NOT_REQUESTED)
+        .with_topic_authorized_operations(ops::topic(ops_asked))
 }
 
 fn error_entry(name: Option<TopicName>, id: Uuid, code: ResponseError) -> MetadataResponseTopic {
@@ -151,5 +154,5 @@ fn error_entry(name: Option<TopicName>, id: Uuid, code: ResponseError) -> Metada
         .with_error_code(code.code())
         .with_name(name)
         .with_topic_id(id)
-        .with_topic_authorized_operations(OPS_NOT_REQUESTED)
+        .with_topic_authorized_operations(ops::NOT_REQUESTED)
 }

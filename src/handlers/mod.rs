@@ -10,9 +10,11 @@ pub mod api_versions;
 pub mod cluster;
 pub mod configs;
 pub mod fetch;
+pub mod find_coordinator;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
+mod ops;
 pub mod produce;
 pub mod topics;
 
@@ -103,6 +105,7 @@ apis! {
     Fetch: FetchRequest => fetch::handle, advertise 4..=18, accept 4..=18;
     ListOffsets: ListOffsetsRequest => list_offsets::handle, advertise 1..=10, accept 1..=10;
     Metadata: MetadataRequest => metadata::handle, advertise 0..=13, accept 0..=13;
+    FindCoordinator: FindCoordinatorRequest => find_coordinator::handle, advertise 0..=6, accept 0..=6;
     ApiVersions: ApiVersionsRequest => api_versions::handle, advertise 0..=4, accept 0..=4;
     CreateTopics: CreateTopicsRequest => topics::create_topics::handle, advertise 2..=7, accept 2..=7;
     DeleteTopics: DeleteTopicsRequest => topics::delete_topics::handle, advertise 1..=6, accept 1..=6;

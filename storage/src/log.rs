@@ -455,10 +455,8 @@ impl Log {
                 if found.is_some() || err.is_some() || v.header().base_offset >= upper {
                     return false;
                 }
-                match validate::first_at_or_after(v, target) {
-                    Ok(Some((o, ts))) if o >= self.log_start_offset && o < upper => {
-                        found = Some((o, ts))
-                    }
+                match validate::first_at_or_after(v, target, self.log_start_offset) {
+                    Ok(Some((o, ts))) if o < upper => found = Some((o, ts)),
                     Ok(_) => {}
                     Err(e) => err = Some(e.to_string()),
                 }
@@ -499,8 +497,10 @@ impl Log {
                 return false;
             }
             if h.max_timestamp > best.map_or(i64::MIN, |b| b.1) {
-                match validate::max_timestamp_record(v) {
-                    Ok((o, ts)) if o >= self.log_start_offset => best = Some((o, ts)),
+                match validate::max_timestamp_record(v, self.log_start_offset) {
+                    Ok(Some((o, ts))) if o < upper && best.is_none_or(|b| ts > b.1) => {
+                        best = Some((o, ts))
+                    }
                     Ok(_) => {}
                     Err(e) => err = Some(e.to_string()),
                 }

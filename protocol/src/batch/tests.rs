@@ -217,8 +217,18 @@ fn timestamp_search_finds_first_record_at_or_after() {
         let mut batch = build(codec, &recs);
         view::set_base_offset(&mut batch, 100);
         let (view, _) = BatchView::parse(&batch, 0).unwrap();
-        assert_eq!(first_at_or_after(&view, 25).unwrap(), Some((101, 30)));
-        assert_eq!(first_at_or_after(&view, 10).unwrap(), Some((100, 10)));
-        assert_eq!(first_at_or_after(&view, 41).unwrap(), None);
+        assert_eq!(first_at_or_after(&view, 25, 0).unwrap(), Some((101, 30)));
+        assert_eq!(first_at_or_after(&view, 10, 0).unwrap(), Some((100, 10)));
+        assert_eq!(first_at_or_after(&view, 41, 0).unwrap(), None);
+        // After DeleteRecords moved the log start into the batch.
+        assert_eq!(first_at_or_after(&view, 10, 102).unwrap(), Some((102, 20)));
+        assert_eq!(
+            super::validate::max_timestamp_record(&view, 0).unwrap(),
+            Some((103, 40))
+        );
+        assert_eq!(
+            super::validate::max_timestamp_record(&view, 104).unwrap(),
+            None
+        );
     }
 }

@@ -199,24 +199,27 @@ where
     Ok(())
 }
 
-/// The first record of `view` whose timestamp is ≥ `target`, as `(offset, timestamp)`.
-/// With LogAppendTime every record carries the batch's max timestamp.
+/// The first record of `view` at or after offset `min_offset` whose timestamp is ≥ `target`, as
+/// `(offset, timestamp)`. With LogAppendTime every record carries the batch's max timestamp.
+/// `min_offset` is the log start offset: DeleteRecords can move it into the middle of a batch.
 pub fn first_at_or_after(
     view: &BatchView<'_>,
     target: i64,
+    min_offset: i64,
 ) -> Result<Option<(i64, i64)>, BatchError> {
     let h = *view.header();
-    if h.max_timestamp < target {
+    if h.max_timestamp < target || h.last_offset() < min_offset {
         return Ok(None);
     }
     if h.is_log_append_time() {
-        return Ok(Some((h.base_offset, h.max_timestamp)));
+        return Ok(Some((h.base_offset.max(min_offset), h.max_timestamp)));
     }
     let mut found = None;
     let visit = |_: i64, m: &RecordMeta| {
         let ts = h.base_timestamp.wrapping_add(m.timestamp_delta);
-        if found.is_none() && ts >= target {
-            found = Some((h.base_offset + i64::from(m.offset_delta), ts));
+        let offset = h.base_offset + i64::from(m.offset_delta);
+        if found.is_none() && ts >= target && offset >= min_offset {
+            found = Some((offset, ts));
         }
         Ok(())
     };
@@ -224,18 +227,25 @@ pub fn first_at_or_after(
     Ok(found)
 }
 
-/// The offset and timestamp of the record with the largest timestamp in `view` (the first one
-/// when several share it).
-pub fn max_timestamp_record(view: &BatchView<'_>) -> Result<(i64, i64), BatchError> {
+/// The offset and timestamp of the record with the largest timestamp in `view` at or after
+/// `min_offset` (the first one when several share it); `None` if no record qualifies.
+pub fn max_timestamp_record(
+    view: &BatchView<'_>,
+    min_offset: i64,
+) -> Result<Option<(i64, i64)>, BatchError> {
     let h = *view.header();
-    if h.is_log_append_time() {
-        return Ok((h.base_offset, h.max_timestamp));
+    if h.last_offset() < min_offset {
+        return Ok(None);
     }
-    let mut best = (h.base_offset, i64::MIN);
+    if h.is_log_append_time() {
+        return Ok(Some((h.base_offset.max(min_offset), h.max_timestamp)));
+    }
+    let mut best: Option<(i64, i64)> = None;
     scan(view, |_, m| {
         let ts = h.base_timestamp.wrapping_add(m.timestamp_delta);
-        if ts > best.1 {
-            best = (h.base_offset + i64::from(m.offset_delta), ts);
+        let offset = h.base_offset + i64::from(m.offset_delta);
+        if offset >= min_offset && best.is_none_or(|b| ts > b.1) {
+            best = Some((offset, ts));
         }
         Ok(())
     })?;

@@ -5,7 +5,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::handlers::{Ctx, Handled};
+use crate::handlers::{Ctx, Handled, ops};
 
 /// Endpoint type 1 asks for brokers (2 would be controllers, KIP-919).
 const ENDPOINT_BROKERS: i8 = 1;
@@ -18,7 +18,9 @@ pub(crate) async fn handle(
     let mut resp = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
         .with_controller_id(BrokerId(broker.node_id))
-        .with_cluster_authorized_operations(i32::MIN);
+        .with_cluster_authorized_operations(ops::cluster(
+            req.include_cluster_authorized_operations,
+        ));
     if ctx.version >= 1 {
         resp = resp.with_endpoint_type(req.endpoint_type);
         if req.endpoint_type != ENDPOINT_BROKERS {

@@ -12,7 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::controller::topics::is_internal;
-use crate::handlers::{Ctx, Handled};
+use crate::handlers::{Ctx, Handled, ops};
 
 /// Kafka's cap on `response_partition_limit` (`max.request.partition.size.limit`).
 const PARTITION_LIMIT_MAX: i32 = 2000;
@@ -58,7 +58,7 @@ pub(crate) async fn handle(
                     .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                     .with_name(Some(tn))
                     .with_topic_id(Uuid::nil())
-                    .with_topic_authorized_operations(i32::MIN),
+                    .with_topic_authorized_operations(ops::NOT_REQUESTED),
             );
             continue;
         };
@@ -98,7 +98,7 @@ pub(crate) async fn handle(
                 .with_topic_id(topic.id)
                 .with_is_internal(is_internal(&name))
                 .with_partitions(partitions)
-                .with_topic_authorized_operations(i32::MIN),
+                .with_topic_authorized_operations(ops::TOPIC_ALL),
         );
         if next.is_some() {
             break;
