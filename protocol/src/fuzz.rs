@@ -52,14 +52,13 @@ fn batch_once(data: &[u8]) {
         let _ = crate::batch::validate::max_timestamp_record(&view, 0);
         let _ = crate::batch::validate::first_at_or_after(&view, 0, 1);
     }
-    if let Ok((view, _)) = BatchView::parse(data, 0) {
-        if let Ok(codec) = view.header().compression() {
-            if let Ok(body) = codec::decompress_to_vec(codec, view.records_bytes(), 1 << 20) {
-                for r in RecordIter::new(&body) {
-                    if r.is_err() {
-                        break;
-                    }
-                }
+    if let Ok((view, _)) = BatchView::parse(data, 0)
+        && let Ok(codec) = view.header().compression()
+        && let Ok(body) = codec::decompress_to_vec(codec, view.records_bytes(), 1 << 20)
+    {
+        for r in RecordIter::new(&body) {
+            if r.is_err() {
+                break;
             }
         }
     }
