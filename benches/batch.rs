@@ -1,6 +1,8 @@
 //! Batch validation and request decoding: the work the produce path does before the partition
 //! lock. Figures in records/s and bytes/s.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
+
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};

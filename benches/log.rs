@@ -1,6 +1,8 @@
 //! Log append and read on real files (page cache): the partition-lock part of produce and the
 //! plan + pread of fetch.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
+
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
