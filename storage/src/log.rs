@@ -56,6 +56,8 @@ pub struct AppendInfo {
     pub records: i32,
     /// Where the log ends after this batch.
     pub end: LogPosition,
+    /// The log start offset at the time of the append (the produce response reports it).
+    pub log_start_offset: i64,
 }
 
 /// What a retention pass removed.
@@ -173,6 +175,28 @@ impl Log {
             keep
         });
         let start = opts.log_start_offset.max(0);
+        let end_of = |segments: &BTreeMap<i64, Segment>| {
+            segments
+                .values()
+                .rev()
+                .find_map(|s| s.last_offset)
+                .map_or_else(
+                    || segments.keys().next_back().copied().unwrap_or(start),
+                    |o| o + 1,
+                )
+        };
+        if !segments.is_empty() && end_of(&segments) < start {
+            // The log ends before its checkpointed start: what it held past the start was never
+            // made durable. Offsets must not go back below the start (consumers may already be
+            // past it), so the log restarts empty at the start, as Kafka's LogLoader does.
+            warn!(dir = %dir.display(), start, end = end_of(&segments), "log ends before its start offset; starting it afresh");
+            for (_, seg) in std::mem::take(&mut segments) {
+                seg.delete_files();
+            }
+            report
+                .reasons
+                .push(format!("log ended before its start offset {start}"));
+        }
         if segments.is_empty() {
             segments.insert(
                 start,
@@ -180,14 +204,7 @@ impl Log {
             );
         }
         let first_base = segments.keys().next().copied().unwrap_or(start);
-        let next_offset = segments
-            .values()
-            .rev()
-            .find_map(|s| s.last_offset)
-            .map_or_else(
-                || segments.keys().next_back().copied().unwrap_or(start),
-                |o| o + 1,
-            );
+        let next_offset = end_of(&segments);
         let log_start_offset = start.max(first_base).min(next_offset);
         report.segments = segments.len();
         let mut log = Log {
@@ -338,6 +355,7 @@ impl Log {
             max_timestamp: h.max_timestamp,
             records: h.records_count,
             end: self.end(),
+            log_start_offset: self.log_start_offset,
         })
     }
 

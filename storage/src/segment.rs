@@ -62,6 +62,9 @@ impl Segment {
         for ext in ["index", "timeindex"] {
             let _ = std::fs::remove_file(dir.join(file_name(base_offset, ext)));
         }
+        // The new file's directory entry must be durable too, or an fsync of its data could
+        // be lost with the name after a power failure.
+        crate::checkpoint::sync_dir(dir)?;
         Ok(Segment {
             base_offset,
             file: Arc::new(file),
