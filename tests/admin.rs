@@ -82,6 +82,14 @@ async fn topics_configs_partitions_and_records_admin() {
         r[0].as_ref().unwrap_err().1,
         RDKafkaErrorCode::InvalidConfig
     );
+    let tiny =
+        NewTopic::new("tiny-segments", 1, TopicReplication::Fixed(1)).set("segment.bytes", "1024");
+    let r = admin.create_topics([&tiny], &opts()).await.expect("create");
+    assert_eq!(
+        r[0].as_ref().unwrap_err().1,
+        RDKafkaErrorCode::InvalidConfig,
+        "segment.bytes has a 1 MiB floor, as in Kafka 4.1"
+    );
     let invalid = NewTopic::new("bad name!", 1, TopicReplication::Fixed(1));
     let r = admin
         .create_topics([&invalid], &opts())
@@ -219,14 +227,20 @@ async fn retention_removes_old_segments_and_moves_the_log_start() {
         &bootstrap,
         "aging",
         1,
-        &[("segment.bytes", "1024"), ("retention.ms", "3600000")],
+        &[
+            ("internal.segment.bytes", "1024"),
+            ("retention.ms", "3600000"),
+        ],
     )
     .await;
     common::create_topic(
         &bootstrap,
         "sized",
         1,
-        &[("segment.bytes", "1024"), ("retention.bytes", "4096")],
+        &[
+            ("internal.segment.bytes", "1024"),
+            ("retention.bytes", "4096"),
+        ],
     )
     .await;
     let two_hours_ago = pilgrimage::now_ms() - 2 * 3600 * 1000;

@@ -76,7 +76,7 @@ async fn acknowledged_records_survive_sigkill() {
         &node.bootstrap(),
         "durable",
         PARTITIONS,
-        &[("segment.bytes", "262144")],
+        &[("internal.segment.bytes", "262144")],
     )
     .await;
 

@@ -186,7 +186,7 @@ pub static BROKER: &[Def] = &[
         "log.segment.bytes",
         Int,
         Some("1073741824"),
-        Check::AtLeast(14),
+        Check::AtLeast(1048576),
         "Default segment.bytes."
     ),
     def!(
@@ -697,7 +697,7 @@ pub static TOPIC: &[TopicDef] = &[
         "segment.bytes",
         Int,
         "1073741824",
-        Check::AtLeast(14),
+        Check::AtLeast(1048576),
         [syn("log.segment.bytes")],
         "Size at which a segment is rolled."
     ),
@@ -747,12 +747,29 @@ pub static TOPIC: &[TopicDef] = &[
     ),
 ];
 
+/// Topic configs Kafka defines as internal: accepted and honoured, listed by DescribeConfigs only
+/// when a topic sets them. `internal.segment.bytes` allows segments below `segment.bytes`'s
+/// 1 MiB floor (Kafka 4.1), which tests use to exercise rolling and retention quickly.
+pub static TOPIC_INTERNAL: &[TopicDef] = &[TopicDef {
+    def: def!(
+        "internal.segment.bytes",
+        Int,
+        None,
+        Check::AtLeast(14),
+        "Overrides segment.bytes without its 1 MiB floor."
+    ),
+    synonyms: &[],
+}];
+
 pub fn broker_def(name: &str) -> Option<&'static Def> {
     BROKER.iter().find(|d| d.name == name)
 }
 
 pub fn topic_def(name: &str) -> Option<&'static TopicDef> {
-    TOPIC.iter().find(|d| d.def.name == name)
+    TOPIC
+        .iter()
+        .chain(TOPIC_INTERNAL)
+        .find(|d| d.def.name == name)
 }
 
 /// Checks `value` against a definition and returns it in canonical form.

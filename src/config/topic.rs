@@ -127,7 +127,11 @@ impl TopicSettings {
         };
         TopicSettings {
             log: LogConfig {
-                segment_bytes: long("segment.bytes").max(14) as u64,
+                segment_bytes: overrides
+                    .get("internal.segment.bytes")
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or_else(|| long("segment.bytes"))
+                    .max(14) as u64,
                 segment_ms: long("segment.ms").max(1),
                 segment_index_bytes: long("segment.index.bytes").max(4) as u64,
                 index_interval_bytes: long("index.interval.bytes").max(0) as u64,

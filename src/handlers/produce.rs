@@ -259,6 +259,9 @@ fn append_one(
         .add(info.records.max(0) as u64);
     broker.metrics.produced_bytes.add(size);
     let append_time = if settings.log_append_time { now } else { -1 };
-    let log_start = p.watermarks().log_start;
-    Ok(((info.base_offset, info.last_offset), append_time, log_start))
+    Ok((
+        (info.base_offset, info.last_offset),
+        append_time,
+        info.log_start_offset,
+    ))
 }

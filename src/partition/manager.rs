@@ -42,6 +42,8 @@ pub struct ReplicaManager {
     log_starts: checkpoint::Offsets,
     /// Offset of the last image applied; reconciliations run one at a time, newest wins.
     applied: tokio::sync::Mutex<i64>,
+    /// Some topic has a finite `flush.ms`: only then does the flush tick visit partitions.
+    timed_flush: std::sync::atomic::AtomicBool,
 }
 
 /// The directory of one partition's log.
@@ -72,6 +74,7 @@ impl ReplicaManager {
             recovery_points,
             log_starts,
             applied: tokio::sync::Mutex::new(i64::MIN),
+            timed_flush: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -129,9 +132,11 @@ impl ReplicaManager {
                 .map_err(|e| StorageError::Invalid(e.to_string()))?;
         }
         // New topics and partitions, and config changes.
+        let mut timed_flush = false;
         for (name, topic) in &image.topics {
             let overrides = image.configs_of(ConfigResource::Topic, name);
             let settings = Arc::new(TopicSettings::resolve(&self.node, &overrides));
+            timed_flush |= settings.log.flush_ms < i64::MAX;
             let have = self
                 .topics
                 .read()
@@ -168,6 +173,8 @@ impl ReplicaManager {
                 entry.partitions.push(p);
             }
         }
+        self.timed_flush
+            .store(timed_flush, std::sync::atomic::Ordering::Relaxed);
         *applied = image.offset;
         Ok(())
     }
@@ -267,6 +274,9 @@ impl ReplicaManager {
 
     /// One tick of time-based flushing (`flush.ms`).
     pub fn flush_tick(&self, now_ms: i64) {
+        if !self.timed_flush.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         for p in self.all() {
             p.maybe_flush(now_ms);
         }

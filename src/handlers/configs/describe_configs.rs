@@ -65,6 +65,7 @@ pub(crate) async fn handle(
                     let overrides = image.configs_of(crate::controller::ConfigResource::Topic, name);
                     let configs = defs::TOPIC
                         .iter()
+                        .chain(defs::TOPIC_INTERNAL.iter().filter(|d| overrides.contains_key(d.def.name)))
                         .filter(|d| wanted(d.def.name))
                         .map(|d| {
                             let res = resolve_topic_config(&broker.config, &overrides, d);
