@@ -10,7 +10,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::{Ctx, Handled};
+use super::{Ctx, Handled, check_leader_epoch};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -59,12 +59,10 @@ pub(crate) async fn handle(ctx: &Ctx, req: ListOffsetsRequest) -> Handled<ListOf
                 continue;
             };
             let epoch = partition.leader_epoch();
-            if ctx.version >= 4 && p.current_leader_epoch >= 0 && p.current_leader_epoch != epoch {
-                parts.push(err(if epoch > p.current_leader_epoch {
-                    ResponseError::FencedLeaderEpoch
-                } else {
-                    ResponseError::UnknownLeaderEpoch
-                }));
+            if ctx.version >= 4
+                && let Err(code) = check_leader_epoch(epoch, p.current_leader_epoch)
+            {
+                parts.push(err(code));
                 continue;
             }
             let marks = partition.watermarks();

@@ -23,8 +23,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::Encodable;
+use kafka_protocol::protocol::{Encodable, StrBytes};
 use pilgrimage_protocol::header::RequestHeader;
 use pilgrimage_protocol::request::{self, CheckedBody};
 use pilgrimage_protocol::response;
@@ -32,6 +33,7 @@ use pilgrimage_protocol::shape::ELEMENT_BYTES;
 use tracing::{Instrument, debug_span, error};
 
 use crate::broker::Broker;
+use crate::controller::MetadataRecord;
 use crate::server::connection::ConnInfo;
 use crate::server::memory::Reservation;
 
@@ -195,6 +197,64 @@ fn finish<R: Encodable + Send + 'static>(ctx: &Ctx, handled: Handled<R>) -> Repl
                 }
             }
         }),
+    }
+}
+
+/// Kafka's current-leader-epoch check (`Partition.checkCurrentLeaderEpoch`): -1 skips it, an
+/// older epoch is fenced, a newer one is unknown to this replica.
+pub(crate) fn check_leader_epoch(local: i32, requested: i32) -> Result<(), ResponseError> {
+    if requested < 0 || requested == local {
+        Ok(())
+    } else if local > requested {
+        Err(ResponseError::FencedLeaderEpoch)
+    } else {
+        Err(ResponseError::UnknownLeaderEpoch)
+    }
+}
+
+/// A per-resource result of an admin request that commits metadata.
+pub(crate) trait AdminResult {
+    fn error_code(&self) -> i16;
+    fn fail(&mut self, code: ResponseError, message: String);
+}
+
+macro_rules! admin_result {
+    ($($t:ty),*) => {$(
+        impl AdminResult for $t {
+            fn error_code(&self) -> i16 {
+                self.error_code
+            }
+            fn fail(&mut self, code: ResponseError, message: String) {
+                self.error_code = code.code();
+                self.error_message = Some(StrBytes::from_string(message));
+            }
+        }
+    )*};
+}
+
+admin_result!(
+    create_topics_response::CreatableTopicResult,
+    delete_topics_response::DeletableTopicResult,
+    create_partitions_response::CreatePartitionsTopicResult,
+    alter_configs_response::AlterConfigsResourceResponse,
+    incremental_alter_configs_response::AlterConfigsResourceResponse
+);
+
+/// Commits an admin request's metadata records. If the commit fails (the metadata log could not
+/// be written), every result still marked successful says so with UNKNOWN_SERVER_ERROR.
+pub(crate) async fn commit_admin<T: AdminResult>(
+    ctx: &Ctx,
+    records: Vec<MetadataRecord>,
+    results: &mut [T],
+) {
+    if records.is_empty() {
+        return;
+    }
+    if let Err(e) = ctx.broker.commit(records).await {
+        error!(api = ?ctx.key, error = %e, "metadata commit failed");
+        for r in results.iter_mut().filter(|r| r.error_code() == 0) {
+            r.fail(ResponseError::UnknownServerError, e.to_string());
+        }
     }
 }
 

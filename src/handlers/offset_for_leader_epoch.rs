@@ -7,7 +7,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::{Ctx, Handled};
+use super::{Ctx, Handled, check_leader_epoch};
 
 pub(crate) async fn handle(
     ctx: &Ctx,
@@ -29,13 +29,9 @@ pub(crate) async fn handle(
                     let Some(partition) = broker.replicas.get(t.topic.as_str(), p.partition) else {
                         return out.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    let local = partition.leader_epoch();
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != local {
-                        let code = if local > p.current_leader_epoch {
-                            ResponseError::FencedLeaderEpoch
-                        } else {
-                            ResponseError::UnknownLeaderEpoch
-                        };
+                    if let Err(code) =
+                        check_leader_epoch(partition.leader_epoch(), p.current_leader_epoch)
+                    {
                         return out.with_error_code(code.code());
                     }
                     let (epoch, end) = partition.with_log(|l| {

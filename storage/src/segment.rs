@@ -44,6 +44,34 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
+    /// A segment of `size` whole bytes with empty indexes.
+    fn blank(
+        dir: &Path,
+        path: PathBuf,
+        file: File,
+        base_offset: i64,
+        size: u64,
+        now_ms: i64,
+        index_interval_bytes: u64,
+    ) -> Segment {
+        Segment {
+            base_offset,
+            file: Arc::new(file),
+            size,
+            synced_size: size,
+            index: OffsetIndex::new(dir.join(file_name(base_offset, "index")), base_offset),
+            time_index: TimeIndex::new(dir.join(file_name(base_offset, "timeindex")), base_offset),
+            bytes_since_index: 0,
+            max_timestamp: -1,
+            max_timestamp_batch_offset: base_offset,
+            last_offset: None,
+            rolling_base_ms: now_ms,
+            sealed: false,
+            path,
+            index_interval_bytes,
+        }
+    }
+
     /// Creates an empty segment, replacing any leftover files of the same name.
     pub(crate) fn create(
         dir: &Path,
@@ -65,22 +93,15 @@ impl Segment {
         // The new file's directory entry must be durable too, or an fsync of its data could
         // be lost with the name after a power failure.
         crate::checkpoint::sync_dir(dir)?;
-        Ok(Segment {
-            base_offset,
-            file: Arc::new(file),
-            size: 0,
-            synced_size: 0,
-            index: OffsetIndex::new(dir.join(file_name(base_offset, "index")), base_offset),
-            time_index: TimeIndex::new(dir.join(file_name(base_offset, "timeindex")), base_offset),
-            bytes_since_index: 0,
-            max_timestamp: -1,
-            max_timestamp_batch_offset: base_offset,
-            last_offset: None,
-            rolling_base_ms: now_ms,
-            sealed: false,
+        Ok(Segment::blank(
+            dir,
             path,
+            file,
+            base_offset,
+            0,
+            now_ms,
             index_interval_bytes,
-        })
+        ))
     }
 
     /// Opens an existing segment. With `recover`, every batch is CRC-checked and the indexes
@@ -104,22 +125,15 @@ impl Segment {
             .metadata()
             .map_err(|e| StorageError::io("stat segment", &path, e))?
             .len();
-        let mut seg = Segment {
-            base_offset,
-            file: Arc::new(file),
-            size: file_len,
-            synced_size: file_len,
-            index: OffsetIndex::new(dir.join(file_name(base_offset, "index")), base_offset),
-            time_index: TimeIndex::new(dir.join(file_name(base_offset, "timeindex")), base_offset),
-            bytes_since_index: 0,
-            max_timestamp: -1,
-            max_timestamp_batch_offset: base_offset,
-            last_offset: None,
-            rolling_base_ms: now_ms,
-            sealed: false,
+        let mut seg = Segment::blank(
+            dir,
             path,
+            file,
+            base_offset,
+            file_len,
+            now_ms,
             index_interval_bytes,
-        };
+        );
         if recover {
             let end = seg.rebuild(Verify::Crc)?;
             let cut = end.stopped.map(|why| {

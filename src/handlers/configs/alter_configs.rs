@@ -62,14 +62,8 @@ pub(crate) async fn handle(ctx: &Ctx, req: AlterConfigsRequest) -> Handled<Alter
                 .with_error_message(Some(StrBytes::from_string(m))),
         });
     }
-    if !req.validate_only
-        && !records.is_empty()
-        && let Err(e) = broker.commit(records).await
-    {
-        tracing::error!(error = %e, "AlterConfigs commit failed");
-        for r in responses.iter_mut().filter(|r| r.error_code == 0) {
-            r.error_code = ResponseError::UnknownServerError.code();
-        }
+    if !req.validate_only {
+        crate::handlers::commit_admin(ctx, records, &mut responses).await;
     }
     Handled::Now(AlterConfigsResponse::default().with_responses(responses))
 }

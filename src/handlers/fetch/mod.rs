@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use self::session::{Mode, Plan, TopicKey, Wanted};
-use super::{Ctx, Handled};
+use super::{Ctx, Handled, check_leader_epoch};
 use crate::broker::Broker;
 use crate::controller::MetadataImage;
 
@@ -35,8 +35,6 @@ use crate::controller::MetadataImage;
 struct Answer {
     wanted: Wanted,
     data: PartitionData,
-    /// Name and id of the topic, when known.
-    topic: Option<(Arc<str>, Uuid)>,
     partition: Option<Arc<crate::partition::Partition>>,
 }
 
@@ -200,7 +198,6 @@ fn read_partition(
     let mut answer = Answer {
         wanted: w.clone(),
         data: error_data(w.partition, ResponseError::UnknownTopicOrPartition),
-        topic: None,
         partition: None,
     };
     let topic = match &w.topic {
@@ -213,18 +210,11 @@ fn read_partition(
         }
         return answer;
     };
-    answer.topic = Some((Arc::clone(&topic.name), topic.id));
     let Some(p) = broker.replicas.get(&topic.name, w.partition) else {
         return answer;
     };
     answer.partition = Some(Arc::clone(&p));
-    let local_epoch = p.leader_epoch();
-    if w.current_leader_epoch >= 0 && w.current_leader_epoch != local_epoch {
-        let code = if local_epoch > w.current_leader_epoch {
-            ResponseError::FencedLeaderEpoch
-        } else {
-            ResponseError::UnknownLeaderEpoch
-        };
+    if let Err(code) = check_leader_epoch(p.leader_epoch(), w.current_leader_epoch) {
         answer.data = error_data(w.partition, code);
         return answer;
     }

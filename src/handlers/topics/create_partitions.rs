@@ -51,14 +51,8 @@ pub(crate) async fn handle(
             ),
         }
     }
-    if !req.validate_only
-        && !records.is_empty()
-        && let Err(e) = broker.commit(records).await
-    {
-        tracing::error!(error = %e, "CreatePartitions commit failed");
-        for r in results.iter_mut().filter(|r| r.error_code == 0) {
-            r.error_code = ResponseError::UnknownServerError.code();
-        }
+    if !req.validate_only {
+        crate::handlers::commit_admin(ctx, records, &mut results).await;
     }
     Handled::Now(CreatePartitionsResponse::default().with_results(results))
 }

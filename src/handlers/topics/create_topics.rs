@@ -106,15 +106,8 @@ pub(crate) async fn handle(ctx: &Ctx, req: CreateTopicsRequest) -> Handled<Creat
             }
         }
     }
-    if !req.validate_only
-        && !records.is_empty()
-        && let Err(e) = broker.commit(records).await
-    {
-        tracing::error!(error = %e, "CreateTopics commit failed");
-        for r in results.iter_mut().filter(|r| r.error_code == 0) {
-            r.error_code = ResponseError::UnknownServerError.code();
-            r.error_message = Some(StrBytes::from_string(e.to_string()));
-        }
+    if !req.validate_only {
+        crate::handlers::commit_admin(ctx, records, &mut results).await;
     }
     Handled::Now(CreateTopicsResponse::default().with_topics(results))
 }

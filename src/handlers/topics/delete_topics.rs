@@ -94,14 +94,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: DeleteTopicsRequest) -> Handled<Delet
             ),
         }
     }
-    if !records.is_empty()
-        && let Err(e) = broker.commit(records).await
-    {
-        tracing::error!(error = %e, "DeleteTopics commit failed");
-        for r in results.iter_mut().filter(|r| r.error_code == 0) {
-            r.error_code = ResponseError::UnknownServerError.code();
-        }
-    }
+    crate::handlers::commit_admin(ctx, records, &mut results).await;
     if ctx.version < 6 {
         for r in &mut results {
             r.topic_id = Uuid::nil();
