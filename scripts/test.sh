@@ -11,7 +11,7 @@ step "format"
 cargo fmt --all -- --check
 
 step "lints"
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 step "unit, property and integration tests; benchmarks in smoke mode"
 cargo test --workspace --all-targets

@@ -1,7 +1,7 @@
 //! Per-log settings, named after the Kafka topic configs they implement.
 
 /// Settings of one partition log. Defaults are Kafka's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll the active segment before it would grow past this.
     pub segment_bytes: u64,
@@ -23,6 +23,17 @@ pub struct LogConfig {
     /// `cleanup.policy` contains `delete`: time and size retention apply. A compact-only log
     /// keeps its segments (only DeleteRecords moves its start).
     pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: the cleaner keeps the latest record per key.
+    pub cleanup_compact: bool,
+    /// `delete.retention.ms`: how long a tombstone outlives the first cleaning that saw it.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this are never compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest dirty record is older is cleaned whatever
+    /// its dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`: share of dirty bytes that makes a log worth cleaning.
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for LogConfig {
@@ -37,6 +48,11 @@ impl Default for LogConfig {
             flush_messages: i64::MAX as u64,
             flush_ms: i64::MAX,
             cleanup_delete: true,
+            cleanup_compact: false,
+            delete_retention_ms: 86_400_000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }

@@ -22,6 +22,7 @@
 //! checked for order and bounds instead, and rebuilt from the log when they fail.
 
 pub mod checkpoint;
+pub mod compaction;
 pub mod config;
 pub mod error;
 pub mod flush;
@@ -32,6 +33,7 @@ pub mod read;
 mod scan;
 mod segment;
 
+pub use compaction::{Cleaned, CleanerLimits, CleaningPlan};
 pub use config::LogConfig;
 pub use error::{AppendError, ReadError, StorageError};
 pub use flush::FlushPlan;

@@ -69,16 +69,21 @@ pub struct RetentionReport {
 
 #[derive(Debug)]
 pub struct Log {
-    dir: PathBuf,
-    config: LogConfig,
-    segments: BTreeMap<i64, Segment>,
-    log_start_offset: i64,
-    next_offset: i64,
-    recovery_point: i64,
-    unflushed_records: u64,
-    oldest_unflushed_ms: Option<i64>,
-    offline: bool,
-    epochs: LeaderEpochCache,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
+    pub(crate) segments: BTreeMap<i64, Segment>,
+    pub(crate) log_start_offset: i64,
+    pub(crate) next_offset: i64,
+    pub(crate) recovery_point: i64,
+    pub(crate) unflushed_records: u64,
+    pub(crate) oldest_unflushed_ms: Option<i64>,
+    pub(crate) offline: bool,
+    pub(crate) epochs: LeaderEpochCache,
+    /// First offset the cleaner has not compacted yet (the cleaner checkpoint).
+    pub(crate) first_dirty: i64,
+    /// Earliest delete horizon (KIP-534) of a cleaned batch holding tombstones: when it passes,
+    /// the log is worth cleaning again to drop them.
+    pub(crate) earliest_delete_horizon: Option<i64>,
 }
 
 fn parse_base(name: &str, ext: &str) -> Option<i64> {
@@ -97,6 +102,7 @@ impl Log {
         opts: OpenOptions,
     ) -> Result<(Log, RecoveryReport), StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create log dir", dir, e))?;
+        crate::compaction::recover_interrupted(dir)?;
         let mut bases = Vec::new();
         let entries =
             std::fs::read_dir(dir).map_err(|e| StorageError::io("list log dir", dir, e))?;
@@ -218,6 +224,8 @@ impl Log {
             oldest_unflushed_ms: None,
             offline: false,
             epochs,
+            first_dirty: log_start_offset,
+            earliest_delete_horizon: None,
         };
         if log.epochs.truncate_from_end(next_offset)
             | log.epochs.truncate_from_start(log_start_offset)
@@ -419,17 +427,21 @@ impl Log {
             max_bytes,
             min_one,
         };
-        let Some((_, seg)) = self.segments.range(..=offset).next_back() else {
+        // The segment holding `offset`, or else the next one holding anything: compaction can
+        // leave gaps between segments and empty segments behind.
+        let holding = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map(|(_, s)| s)
+            .filter(|s| s.last_offset.is_some_and(|l| l >= offset));
+        let Some(seg) = holding.or_else(|| {
+            self.segments
+                .range(offset + 1..)
+                .map(|(_, s)| s)
+                .find(|s| s.last_offset.is_some())
+        }) else {
             return Ok(empty(self.active()));
-        };
-        // An offset past the last batch of its segment (a gap left by compaction or an empty
-        // rolled segment) is served from the next segment.
-        let seg = match seg.last_offset {
-            Some(last) if last >= offset => seg,
-            _ => match self.segments.range(offset + 1..).next() {
-                Some((_, next)) => next,
-                None => return Ok(empty(seg)),
-            },
         };
         if offset >= upper.offset || seg.base_offset > upper.segment_base {
             return Ok(empty(seg));

@@ -72,6 +72,33 @@ impl Segment {
         }
     }
 
+    /// Creates the output file of a compaction group, `<base>.log.cleaned`. Its index paths are
+    /// the final ones: the indexes are written when the group is swapped in.
+    pub(crate) fn create_cleaned(
+        dir: &Path,
+        base_offset: i64,
+        now_ms: i64,
+        index_interval_bytes: u64,
+    ) -> Result<Segment, StorageError> {
+        let path = dir.join(format!("{}.cleaned", file_name(base_offset, "log")));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("create cleaned segment", &path, e))?;
+        Ok(Segment::blank(
+            dir,
+            path,
+            file,
+            base_offset,
+            0,
+            now_ms,
+            index_interval_bytes,
+        ))
+    }
+
     /// Creates an empty segment, replacing any leftover files of the same name.
     pub(crate) fn create(
         dir: &Path,

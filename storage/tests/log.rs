@@ -1,6 +1,8 @@
 //! The partition log against real files: append and read back, rolling, crash recovery of torn
 //! and corrupt tails, index rebuilds, retention and timestamp lookups.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 use std::fs::OpenOptions as FsOpen;
 use std::io::Write;
 use std::path::Path;

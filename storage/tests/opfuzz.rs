@@ -5,6 +5,8 @@
 //! What a crash may lose is exactly what was not fsynced: bytes past the last flush of the active
 //! segment. Whatever survives must read back whole and in order, with contiguous offsets.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 use std::fs::OpenOptions as FsOpen;
 use std::path::Path;
 

@@ -89,25 +89,15 @@ impl BatchBuilder {
         let base = *self.base_timestamp.get_or_insert(r.timestamp);
         self.max_timestamp = self.max_timestamp.max(r.timestamp);
         let ts_delta = r.timestamp.wrapping_sub(base);
-        let offset_delta = self.count;
-        let mut body_len = 1 + varlong_len(ts_delta) + varint_len(offset_delta);
-        body_len += bytes_len(r.key) + bytes_len(r.value);
-        body_len += varint_len(r.headers.len() as i32);
-        for (k, v) in r.headers {
-            body_len += varint_len(k.len() as i32) + k.len() + bytes_len(*v);
-        }
-        put_varint(&mut self.records, body_len as i32);
-        self.records.push(0);
-        put_varlong(&mut self.records, ts_delta);
-        put_varint(&mut self.records, offset_delta);
-        put_bytes(&mut self.records, r.key);
-        put_bytes(&mut self.records, r.value);
-        put_varint(&mut self.records, r.headers.len() as i32);
-        for (k, v) in r.headers {
-            put_varint(&mut self.records, k.len() as i32);
-            self.records.extend_from_slice(k);
-            put_bytes(&mut self.records, *v);
-        }
+        encode_record(
+            &mut self.records,
+            0,
+            ts_delta,
+            self.count,
+            r.key,
+            r.value,
+            r.headers,
+        );
         self.count += 1;
     }
 
@@ -138,6 +128,36 @@ impl BatchBuilder {
         out.extend_from_slice(body);
         view::rewrite_crc(&mut out);
         out
+    }
+}
+
+/// Appends one encoded record (length prefix included).
+pub fn encode_record(
+    out: &mut Vec<u8>,
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[(&[u8], Option<&[u8]>)],
+) {
+    let mut body_len = 1 + varlong_len(timestamp_delta) + varint_len(offset_delta);
+    body_len += bytes_len(key) + bytes_len(value);
+    body_len += varint_len(headers.len() as i32);
+    for (k, v) in headers {
+        body_len += varint_len(k.len() as i32) + k.len() + bytes_len(*v);
+    }
+    put_varint(out, body_len as i32);
+    out.push(attributes as u8);
+    put_varlong(out, timestamp_delta);
+    put_varint(out, offset_delta);
+    put_bytes(out, key);
+    put_bytes(out, value);
+    put_varint(out, headers.len() as i32);
+    for (k, v) in headers {
+        put_varint(out, k.len() as i32);
+        out.extend_from_slice(k);
+        put_bytes(out, *v);
     }
 }
 
@@ -177,4 +197,97 @@ pub fn recompress(
     out[view::ATTRIBUTES..view::ATTRIBUTES + 2].copy_from_slice(&attrs.to_be_bytes());
     view::rewrite_crc(&mut out);
     Ok(out)
+}
+
+/// What filtering keeps of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filtered {
+    /// Every record: the batch can be kept byte for byte.
+    All,
+    /// No record.
+    Nothing,
+    /// Some records, in a rewritten batch.
+    Rewritten(Vec<u8>),
+}
+
+/// Rewrites a batch keeping the records `keep(offset, record)` selects (log compaction).
+///
+/// Every header field that identifies the batch is preserved: base offset and last offset delta
+/// (so offsets do not move and the next batch still follows), producer id, epoch and base
+/// sequence, partition leader epoch, and the attributes. Records keep their offsets (their
+/// deltas), leaving gaps. `delete_horizon`, when given and the batch has none yet, marks the
+/// batch with KIP-534's delete horizon: attribute bit 6 set and the base timestamp field holding
+/// the horizon, record timestamp deltas re-encoded against it so record timestamps do not change.
+pub fn filter_batch(
+    batch: &view::BatchView<'_>,
+    decompressed_cap: usize,
+    delete_horizon: Option<i64>,
+    mut keep: impl FnMut(i64, &crate::batch::records::Record<'_>) -> bool,
+) -> Result<Filtered, crate::error::BatchError> {
+    use crate::batch::records::RecordIter;
+    use crate::error::BatchError;
+    let h = *batch.header();
+    let codec = h.compression()?;
+    let owned;
+    let body: &[u8] = match codec {
+        Compression::None => batch.records_bytes(),
+        c => {
+            owned = codec::decompress_to_vec(c, batch.records_bytes(), decompressed_cap)?;
+            &owned
+        }
+    };
+    let set_horizon = delete_horizon.filter(|_| h.attributes & view::ATTR_DELETE_HORIZON == 0);
+    let mut kept = Vec::with_capacity(body.len());
+    let mut total = 0i64;
+    let mut count = 0i32;
+    let mut max_ts = i64::MIN;
+    for (i, r) in RecordIter::new(body).enumerate() {
+        let r = r.map_err(|e| BatchError::Record {
+            index: i as i64,
+            detail: e.0,
+        })?;
+        total += 1;
+        let offset = h.base_offset + i64::from(r.offset_delta);
+        if !keep(offset, &r) {
+            continue;
+        }
+        count += 1;
+        let ts = h.base_timestamp.wrapping_add(r.timestamp_delta);
+        max_ts = max_ts.max(ts);
+        match set_horizon {
+            None => kept.extend_from_slice(r.raw),
+            Some(horizon) => encode_record(
+                &mut kept,
+                r.attributes,
+                ts.wrapping_sub(horizon),
+                r.offset_delta,
+                r.key,
+                r.value,
+                &r.headers,
+            ),
+        }
+    }
+    if count == 0 {
+        return Ok(Filtered::Nothing);
+    }
+    if i64::from(count) == total && set_horizon.is_none() {
+        return Ok(Filtered::All);
+    }
+    let body = codec::compress(codec, &kept)?;
+    let mut out = Vec::with_capacity(HEADER_BYTES + body.len());
+    out.extend_from_slice(&batch.bytes()[..HEADER_BYTES]);
+    out.extend_from_slice(&body);
+    let batch_length = (HEADER_BYTES - view::LOG_OVERHEAD + body.len()) as i32;
+    out[view::BATCH_LENGTH..view::BATCH_LENGTH + 4].copy_from_slice(&batch_length.to_be_bytes());
+    out[view::RECORDS_COUNT..view::RECORDS_COUNT + 4].copy_from_slice(&count.to_be_bytes());
+    if let Some(horizon) = set_horizon {
+        let attrs = h.attributes | view::ATTR_DELETE_HORIZON;
+        out[view::ATTRIBUTES..view::ATTRIBUTES + 2].copy_from_slice(&attrs.to_be_bytes());
+        out[view::BASE_TIMESTAMP..view::BASE_TIMESTAMP + 8].copy_from_slice(&horizon.to_be_bytes());
+    }
+    if !h.is_log_append_time() {
+        out[view::MAX_TIMESTAMP..view::MAX_TIMESTAMP + 8].copy_from_slice(&max_ts.to_be_bytes());
+    }
+    view::rewrite_crc(&mut out);
+    Ok(Filtered::Rewritten(out))
 }

@@ -289,6 +289,9 @@ pub struct Record<'a> {
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
     pub headers: Vec<(&'a [u8], Option<&'a [u8]>)>,
+    /// The record's encoded bytes, length prefix included: copied as they are when a batch is
+    /// rewritten without changing its base offset or base timestamp.
+    pub raw: &'a [u8],
 }
 
 /// Iterates the records of an uncompressed (or already decompressed) records section.
@@ -307,6 +310,7 @@ impl<'a> RecordIter<'a> {
     }
 
     fn parse_one(&mut self) -> Result<Record<'a>, RecordError> {
+        let record_start = self.input.pos;
         let length = read_varint(&mut self.input)?;
         let remaining = self.input.buf.len() - self.input.pos;
         if length < 1 || length as usize > remaining {
@@ -343,6 +347,7 @@ impl<'a> RecordIter<'a> {
             key,
             value,
             headers,
+            raw: &self.input.buf[record_start..self.input.pos],
         })
     }
 

@@ -232,3 +232,81 @@ fn timestamp_search_finds_first_record_at_or_after() {
         );
     }
 }
+
+#[test]
+fn filtering_keeps_offsets_timestamps_and_producer_fields() {
+    use super::builder::{Filtered, filter_batch};
+    let recs: Vec<Rec> = (0..10)
+        .map(|i| {
+            (
+                5000 + i * 3,
+                Some(format!("k{i}").into_bytes()),
+                (i % 4 != 0).then(|| vec![i as u8; 8]),
+                vec![],
+            )
+        })
+        .collect();
+    for codec in Compression::ALL {
+        let mut b = BatchBuilder::new(codec).producer(42, 3, 100);
+        for (ts, k, v, _) in &recs {
+            b.push(NewRecord {
+                timestamp: *ts,
+                key: k.as_deref(),
+                value: v.as_deref(),
+                headers: &[],
+            });
+        }
+        let mut batch = b.build().unwrap();
+        view::set_base_offset(&mut batch, 1000);
+        let (v, _) = BatchView::parse(&batch, 0).unwrap();
+        assert_eq!(
+            filter_batch(&v, 1 << 20, None, |_, _| true).unwrap(),
+            Filtered::All
+        );
+        assert_eq!(
+            filter_batch(&v, 1 << 20, None, |_, _| false).unwrap(),
+            Filtered::Nothing
+        );
+        for horizon in [None, Some(99_999)] {
+            let Filtered::Rewritten(out) =
+                filter_batch(&v, 1 << 20, horizon, |o, _| o % 2 == 1).unwrap()
+            else {
+                panic!("rewritten")
+            };
+            let (f, _) = BatchView::parse(&out, 0).unwrap();
+            f.verify().unwrap();
+            let h = f.header();
+            assert_eq!(
+                (h.base_offset, h.last_offset()),
+                (1000, 1009),
+                "offsets do not move"
+            );
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.base_sequence),
+                (42, 3, 100)
+            );
+            assert_eq!(h.records_count, 5);
+            assert_eq!(h.compression().unwrap(), codec);
+            assert_eq!(
+                h.attributes & view::ATTR_DELETE_HORIZON != 0,
+                horizon.is_some()
+            );
+            let body = codec::decompress_to_vec(codec, f.records_bytes(), 1 << 20).unwrap();
+            let got: Vec<(i64, i64)> = RecordIter::new(&body)
+                .map(|r| {
+                    let r = r.unwrap();
+                    (
+                        h.base_offset + i64::from(r.offset_delta),
+                        h.base_timestamp + r.timestamp_delta,
+                    )
+                })
+                .collect();
+            let want: Vec<(i64, i64)> = (0..10)
+                .filter(|i| i % 2 == 1)
+                .map(|i| (1000 + i, 5000 + i * 3))
+                .collect();
+            assert_eq!(got, want, "record timestamps survive a delete horizon");
+            assert_eq!(h.max_timestamp, 5000 + 9 * 3);
+        }
+    }
+}
