@@ -122,6 +122,7 @@ pub struct Node {
     tasks: Vec<JoinHandle<()>>,
     lock: Option<File>,
     temp: Option<tempfile::TempDir>,
+    cleaner: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Node {
@@ -236,6 +237,13 @@ impl Node {
             }
             None => None,
         };
+        let cleaner = match config.bool("log.cleaner.enable") {
+            true => Some(
+                spawn_cleaner(Arc::clone(&broker), shutdown.clone())
+                    .map_err(|e| NodeError::Meta(format!("cannot start the log cleaner: {e}")))?,
+            ),
+            false => None,
+        };
         info!(kafka = %kafka_addr, http = ?http_addr, node_id = config.node_id, cluster_id = %broker.cluster_id, "node started");
         Ok(Node {
             broker,
@@ -246,6 +254,7 @@ impl Node {
             tasks,
             lock: Some(lock),
             temp,
+            cleaner,
         })
     }
 
@@ -280,6 +289,10 @@ impl Node {
         let _ = (&mut self.listener).await;
         for t in self.tasks.drain(..) {
             let _ = t.await;
+        }
+        if let Some(c) = self.cleaner.take() {
+            // A pass in progress finishes (or is discarded safely); wait for the thread.
+            let _ = tokio::task::spawn_blocking(move || c.join()).await;
         }
         let broker = Arc::clone(&self.broker);
         let dir = broker.config.data_dir.clone();
@@ -344,6 +357,34 @@ fn background(broker: &Arc<Broker>, shutdown: &CancellationToken) -> Vec<JoinHan
             Arc::new(|b: &Broker| b.replicas.flush_tick(crate::now_ms())),
         ),
     ]
+}
+
+/// The log cleaner: a thread of its own (its passes read and write whole segments), running
+/// passes while any compacted log needs one and backing off `log.cleaner.backoff.ms` otherwise.
+fn spawn_cleaner(broker: Arc<Broker>, shutdown: CancellationToken) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let cfg = &broker.config;
+    let limits = pilgrimage_storage::CleanerLimits {
+        dedupe_entries: (cfg.int("log.cleaner.dedupe.buffer.size").max(1 << 20) / 24) as usize,
+        io_bytes_per_sec: cfg
+            .value("log.cleaner.io.max.bytes.per.second")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| *v > 0.0)
+            .unwrap_or(f64::INFINITY),
+    };
+    let backoff = Duration::from_millis(cfg.int("log.cleaner.backoff.ms").clamp(10, 3_600_000) as u64);
+    std::thread::Builder::new()
+        .name("log-cleaner".into())
+        .spawn(move || {
+            while !shutdown.is_cancelled() {
+                if broker.replicas.compact_all(crate::now_ms(), limits) > 0 {
+                    continue;
+                }
+                let until = std::time::Instant::now() + backoff;
+                while !shutdown.is_cancelled() && std::time::Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        })
 }
 
 /// Takes an exclusive lock on `<dir>/.lock`, so two nodes never share a data directory.

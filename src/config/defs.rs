@@ -309,6 +309,34 @@ pub static BROKER: &[Def] = &[
         "Default cleanup.policy."
     ),
     def!(
+        "log.cleaner.enable",
+        Boolean,
+        Some("true"),
+        Check::Any,
+        "Run the log cleaner for topics with cleanup.policy=compact."
+    ),
+    def!(
+        "log.cleaner.backoff.ms",
+        Long,
+        Some("15000"),
+        Check::AtLeast(0),
+        "Pause between cleaner passes when no log needs cleaning."
+    ),
+    def!(
+        "log.cleaner.dedupe.buffer.size",
+        Long,
+        Some("134217728"),
+        Check::AtLeast(1048576),
+        "Memory of the cleaner's offset map (24 bytes a key)."
+    ),
+    def!(
+        "log.cleaner.io.max.bytes.per.second",
+        Double,
+        Some("1.7976931348623157E308"),
+        Check::Any,
+        "Bytes the cleaner reads and writes per second."
+    ),
+    def!(
         "log.cleaner.delete.retention.ms",
         Long,
         Some("86400000"),

@@ -23,6 +23,7 @@ use crate::controller::{ConfigResource, MetadataImage};
 
 pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+pub const CLEANER_FILE: &str = "cleaner-offset-checkpoint";
 pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 const PARTITION_METADATA_FILE: &str = "partition.metadata";
 
@@ -40,6 +41,7 @@ pub struct ReplicaManager {
     clean_start: bool,
     recovery_points: checkpoint::Offsets,
     log_starts: checkpoint::Offsets,
+    cleaner_points: checkpoint::Offsets,
     /// Offset of the last image applied; reconciliations run one at a time, newest wins.
     applied: tokio::sync::Mutex<i64>,
     /// Some topic has a finite `flush.ms`: only then does the flush tick visit partitions.
@@ -66,6 +68,10 @@ impl ReplicaManager {
             warn!(error = %e, "log start checkpoint unreadable; log starts follow the first segments");
             checkpoint::Offsets::new()
         });
+        let cleaner_points = checkpoint::read(&data_dir.join(CLEANER_FILE)).unwrap_or_else(|e| {
+            warn!(error = %e, "cleaner checkpoint unreadable; compacted logs are cleaned from their start");
+            checkpoint::Offsets::new()
+        });
         Ok(ReplicaManager {
             data_dir: data_dir.to_path_buf(),
             node,
@@ -73,6 +79,7 @@ impl ReplicaManager {
             clean_start,
             recovery_points,
             log_starts,
+            cleaner_points,
             applied: tokio::sync::Mutex::new(i64::MIN),
             timed_flush: std::sync::atomic::AtomicBool::new(false),
         })
@@ -204,7 +211,11 @@ impl ReplicaManager {
                 if report.truncated_bytes > 0 {
                     warn!(topic = %name, partition = index, bytes = report.truncated_bytes, "cut a torn log tail");
                 }
-                out.push(Arc::new(Partition::new(Arc::clone(&name), id, index, log, Arc::clone(&settings), epoch)));
+let partition = Partition::new(Arc::clone(&name), id, index, log, Arc::clone(&settings), epoch);
+                if let Some(&dirty) = me.cleaner_points.get(&key) {
+                    partition.set_first_dirty_offset(dirty);
+                }
+                out.push(Arc::new(partition));
             }
             Ok(out)
         })
@@ -248,13 +259,19 @@ impl ReplicaManager {
     pub fn write_checkpoints(&self) -> Result<(), StorageError> {
         let mut rps = BTreeMap::new();
         let mut starts = BTreeMap::new();
+        let mut cleaned = BTreeMap::new();
         for p in self.all() {
             let (rp, start) = p.recovery_point_and_start();
-            rps.insert((p.topic.to_string(), p.index), rp);
-            starts.insert((p.topic.to_string(), p.index), start);
+            let key = (p.topic.to_string(), p.index);
+            rps.insert(key.clone(), rp);
+            starts.insert(key.clone(), start);
+            if p.settings().log.cleanup_compact {
+                cleaned.insert(key, p.first_dirty_offset());
+            }
         }
         checkpoint::write(&self.data_dir.join(RECOVERY_POINT_FILE), &rps)?;
-        checkpoint::write(&self.data_dir.join(LOG_START_FILE), &starts)
+        checkpoint::write(&self.data_dir.join(LOG_START_FILE), &starts)?;
+        checkpoint::write(&self.data_dir.join(CLEANER_FILE), &cleaned)
     }
 
     /// One retention pass over every partition.
@@ -270,6 +287,22 @@ impl ReplicaManager {
                 }
             }
         }
+    }
+
+    /// One cleaner pass over every compacted partition that needs it. Returns the passes run.
+    pub fn compact_all(&self, now_ms: i64, limits: pilgrimage_storage::CleanerLimits) -> usize {
+        let mut ran = 0;
+        for p in self.all() {
+            if !p.settings().log.cleanup_compact {
+                continue;
+            }
+            match p.compact(now_ms, limits) {
+                Ok(Some(_)) => ran += 1,
+                Ok(None) => {}
+                Err(e) => warn!(topic = %p.topic, partition = p.index, error = %e, "compaction failed"),
+            }
+        }
+        ran
     }
 
     /// One tick of time-based flushing (`flush.ms`).

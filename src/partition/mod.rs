@@ -282,6 +282,31 @@ impl Partition {
         Ok(r.segments_deleted)
     }
 
+    /// One compaction pass if the log is worth cleaning: planned and installed under the lock,
+    /// run without it. Returns what it did, if it ran.
+    pub(crate) fn compact(&self, now_ms: i64, limits: pilgrimage_storage::CleanerLimits) -> Result<Option<(u64, u64, u64)>, StorageError> {
+        let plan = {
+            let mut st = self.state.lock();
+            let hw = st.high_watermark.offset;
+            st.log.cleaning_plan(now_ms, hw)
+        };
+        let Some(plan) = plan else { return Ok(None) };
+        let cleaned = plan.run(limits)?;
+        let stats = (cleaned.bytes_read, cleaned.bytes_written, cleaned.records_dropped);
+        let mut st = self.state.lock();
+        pilgrimage_storage::compaction::log_pass(st.log.dir(), &cleaned);
+        st.log.install_cleaned(cleaned)?;
+        Ok(Some(stats))
+    }
+
+    pub(crate) fn first_dirty_offset(&self) -> i64 {
+        self.state.lock().log.first_dirty_offset()
+    }
+
+    pub(crate) fn set_first_dirty_offset(&self, offset: i64) {
+        self.state.lock().log.set_first_dirty_offset(offset);
+    }
+
     /// DeleteRecords: moves the log start forward (never past the high watermark).
     pub fn delete_records(&self, offset: i64) -> Result<i64, StorageError> {
         let mut st = self.state.lock();
