@@ -168,7 +168,7 @@ impl Log {
             .find(|s| s.last_offset.is_some_and(|l| l >= self.first_dirty))
             .is_some_and(|s| now_ms.saturating_sub(s.rolling_base_ms) > cfg.max_compaction_lag_ms);
         let horizon_passed = self.earliest_delete_horizon.is_some_and(|h| h <= now_ms);
-        if !(dirty > 0 && ratio >= cfg.min_cleanable_dirty_ratio || overdue || horizon_passed) {
+        if !(dirty > 0 && ratio > cfg.min_cleanable_dirty_ratio || overdue || horizon_passed) {
             return None;
         }
         Some(CleaningPlan {
@@ -463,7 +463,12 @@ impl CleaningPlan {
         while i < targets.len() {
             let mut j = i;
             let mut bytes = 0u64;
-            while j < targets.len() && (j == i || bytes + targets[j].size <= self.group_bytes) {
+            // A group fits one segment: at most segment.bytes, relative offsets within an i32.
+            while j < targets.len()
+                && (j == i
+                    || bytes + targets[j].size <= self.group_bytes
+                        && targets[j].last_offset - targets[i].base <= i64::from(i32::MAX))
+            {
                 bytes += targets[j].size;
                 j += 1;
             }
@@ -565,15 +570,16 @@ impl CleaningPlan {
     }
 }
 
-/// Whether the cleaner keeps a record: records without a key always; otherwise only the latest
-/// of its key, and a tombstone only until its batch's delete horizon has passed.
+/// Whether the cleaner keeps a record: only the latest of its key, and a tombstone only until
+/// its batch's delete horizon has passed. Records without a key are dropped, as Kafka's cleaner
+/// does: a compacted log has no use for them.
 fn retain(
     map: &OffsetMap,
     offset: i64,
     r: &pilgrimage_protocol::batch::Record<'_>,
     horizon_passed: bool,
 ) -> bool {
-    let Some(k) = r.key else { return true };
+    let Some(k) = r.key else { return false };
     if map
         .map
         .get(&OffsetMap::key(k))
