@@ -9,6 +9,8 @@ use crate::controller::topics::Cluster;
 use crate::controller::{
     ConfigResource, Controller, ControllerError, MetadataImage, MetadataRecord,
 };
+use crate::coordinator::group::GroupCoordinator;
+use crate::coordinator::group::consumer::TopicView;
 use crate::handlers::fetch::session::FetchSessionCache;
 use crate::metrics::Metrics;
 use crate::partition::ReplicaManager;
@@ -26,6 +28,7 @@ pub struct Broker {
     pub memory: MemoryBudget,
     pub metrics: Metrics,
     pub fetch_sessions: FetchSessionCache,
+    pub groups: GroupCoordinator,
 }
 
 impl Broker {
@@ -47,6 +50,17 @@ impl Broker {
             default_partitions: self.config.int("num.partitions") as i32,
             default_replication_factor: self.config.int("default.replication.factor") as i16,
         }
+    }
+
+    /// The topics consumer groups can subscribe to: name → (id, partitions), internal ones left out.
+    pub fn topic_view(&self) -> TopicView {
+        let image = self.controller.image();
+        image
+            .topics
+            .values()
+            .filter(|t| !crate::controller::topics::is_internal(&t.name))
+            .map(|t| (t.name.to_string(), (t.id, t.partitions.len() as i32)))
+            .collect()
     }
 
     /// Topic config overrides of a topic.

@@ -29,6 +29,7 @@
 pub mod broker;
 pub mod config;
 pub mod controller;
+pub mod coordinator;
 pub mod handlers;
 pub mod http;
 pub mod metrics;

@@ -29,6 +29,7 @@ use tracing::{info, warn};
 use crate::broker::Broker;
 use crate::config::{ConfigError, NodeConfig};
 use crate::controller::{Controller, ControllerError};
+use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC, Settings};
 use crate::handlers::fetch::session::FetchSessionCache;
 use crate::metrics::Metrics;
 use crate::partition::ReplicaManager;
@@ -178,6 +179,7 @@ impl Node {
             partitions = replicas.all().len(),
             "logs opened"
         );
+        let groups = open_group_coordinator(&controller, &replicas, &config).await?;
 
         let listener =
             TcpListener::bind(config.listen)
@@ -213,6 +215,7 @@ impl Node {
                     .int("max.incremental.fetch.session.cache.slots")
                     .max(0) as usize,
             ),
+            groups,
             config: Arc::clone(&config),
         });
         let shutdown = CancellationToken::new();
@@ -317,6 +320,55 @@ impl Drop for Node {
     }
 }
 
+/// Creates `__consumer_offsets` on first start (compacted, `offsets.topic.num.partitions`
+/// partitions) and replays it into the group coordinator.
+async fn open_group_coordinator(
+    controller: &Controller,
+    replicas: &Arc<ReplicaManager>,
+    config: &Arc<NodeConfig>,
+) -> Result<GroupCoordinator, NodeError> {
+    use crate::controller::topics::{Cluster, NewTopic, plan_create};
+    let mut image = controller.image();
+    if image.topic(OFFSETS_TOPIC).is_none() {
+        let cluster = Cluster {
+            brokers: vec![config.node_id],
+            default_partitions: 1,
+            default_replication_factor: 1,
+        };
+        let rf = config
+            .int("offsets.topic.replication.factor")
+            .clamp(1, cluster.brokers.len() as i64) as i16;
+        let topic = NewTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            num_partitions: config.int("offsets.topic.num.partitions") as i32,
+            replication_factor: rf,
+            assignments: Vec::new(),
+            configs: vec![
+                ("cleanup.policy".into(), Some("compact".into())),
+                ("compression.type".into(), Some("producer".into())),
+                (
+                    "segment.bytes".into(),
+                    Some(config.int("offsets.topic.segment.bytes").to_string()),
+                ),
+            ],
+        };
+        let (records, _) = plan_create(&image, &cluster, &topic)
+            .map_err(|e| NodeError::Meta(format!("cannot create {OFFSETS_TOPIC}: {e:?}")))?;
+        image = controller.commit(records).await?;
+        replicas.reconcile(&image).await?;
+    }
+    let mut settings = Settings::from_config(config);
+    settings.partitions = image
+        .topic(OFFSETS_TOPIC)
+        .map_or(1, |t| t.partitions.len() as i32);
+    let groups = GroupCoordinator::new(settings, Arc::clone(replicas));
+    let records = groups
+        .load()
+        .map_err(|e| NodeError::Meta(format!("cannot load {OFFSETS_TOPIC}: {e:?}")))?;
+    info!(records, "group coordinator loaded");
+    Ok(groups)
+}
+
 /// Retention, checkpoints and time-based flushes.
 fn background(broker: &Arc<Broker>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
     let every = |ms: i64, f: Arc<dyn Fn(&Broker) + Send + Sync>| {
@@ -356,12 +408,23 @@ fn background(broker: &Arc<Broker>, shutdown: &CancellationToken) -> Vec<JoinHan
             100,
             Arc::new(|b: &Broker| b.replicas.flush_tick(crate::now_ms())),
         ),
+        every(
+            crate::coordinator::group::TICK.as_millis() as i64,
+            Arc::new(|b: &Broker| b.groups.tick()),
+        ),
+        every(
+            cfg.int("offsets.retention.check.interval.ms"),
+            Arc::new(|b: &Broker| b.groups.expire(&b.topic_view())),
+        ),
     ]
 }
 
 /// The log cleaner: a thread of its own (its passes read and write whole segments), running
 /// passes while any compacted log needs one and backing off `log.cleaner.backoff.ms` otherwise.
-fn spawn_cleaner(broker: Arc<Broker>, shutdown: CancellationToken) -> std::io::Result<std::thread::JoinHandle<()>> {
+fn spawn_cleaner(
+    broker: Arc<Broker>,
+    shutdown: CancellationToken,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let cfg = &broker.config;
     let limits = pilgrimage_storage::CleanerLimits {
         dedupe_entries: (cfg.int("log.cleaner.dedupe.buffer.size").max(1 << 20) / 24) as usize,
@@ -371,7 +434,8 @@ fn spawn_cleaner(broker: Arc<Broker>, shutdown: CancellationToken) -> std::io::R
             .filter(|v| *v > 0.0)
             .unwrap_or(f64::INFINITY),
     };
-    let backoff = Duration::from_millis(cfg.int("log.cleaner.backoff.ms").clamp(10, 3_600_000) as u64);
+    let backoff =
+        Duration::from_millis(cfg.int("log.cleaner.backoff.ms").clamp(10, 3_600_000) as u64);
     std::thread::Builder::new()
         .name("log-cleaner".into())
         .spawn(move || {

@@ -309,6 +309,104 @@ pub static BROKER: &[Def] = &[
         "Default cleanup.policy."
     ),
     def!(
+        "offsets.topic.num.partitions",
+        Int,
+        Some("50"),
+        Check::AtLeast(1),
+        "Partitions of __consumer_offsets; fixed once the topic exists."
+    ),
+    def!(
+        "offsets.topic.replication.factor",
+        Short,
+        Some("3"),
+        Check::AtLeast(1),
+        "Replication factor of __consumer_offsets (capped at the brokers present)."
+    ),
+    def!(
+        "offsets.topic.segment.bytes",
+        Int,
+        Some("104857600"),
+        Check::AtLeast(1048576),
+        "segment.bytes of __consumer_offsets."
+    ),
+    def!(
+        "offsets.retention.minutes",
+        Int,
+        Some("10080"),
+        Check::AtLeast(1),
+        "How long offsets of an empty group (or of topics a group stopped consuming) are kept."
+    ),
+    def!(
+        "offsets.retention.check.interval.ms",
+        Long,
+        Some("600000"),
+        Check::AtLeast(1),
+        "How often expired offsets and empty groups are removed."
+    ),
+    def!(
+        "offsets.commit.timeout.ms",
+        Int,
+        Some("5000"),
+        Check::AtLeast(1),
+        "How long an offset commit may wait for its record to be durable."
+    ),
+    def!(
+        "offset.metadata.max.bytes",
+        Int,
+        Some("4096"),
+        Check::AtLeast(0),
+        "Longest commit metadata accepted (in UTF-16 units, as Kafka counts)."
+    ),
+    def!(
+        "group.initial.rebalance.delay.ms",
+        Int,
+        Some("3000"),
+        Check::AtLeast(0),
+        "Wait for more members before the first rebalance of an empty group."
+    ),
+    def!(
+        "group.min.session.timeout.ms",
+        Int,
+        Some("6000"),
+        Check::AtLeast(0),
+        "Shortest session timeout a classic member may ask for."
+    ),
+    def!(
+        "group.max.session.timeout.ms",
+        Int,
+        Some("1800000"),
+        Check::AtLeast(0),
+        "Longest session timeout a classic member may ask for."
+    ),
+    def!(
+        "group.max.size",
+        Int,
+        Some("2147483647"),
+        Check::AtLeast(1),
+        "Most members of a group."
+    ),
+    def!(
+        "group.consumer.session.timeout.ms",
+        Int,
+        Some("45000"),
+        Check::AtLeast(1),
+        "Session timeout of consumer-protocol (KIP-848) members."
+    ),
+    def!(
+        "group.consumer.heartbeat.interval.ms",
+        Int,
+        Some("5000"),
+        Check::AtLeast(1),
+        "Heartbeat interval given to consumer-protocol members."
+    ),
+    def!(
+        "group.consumer.assignors",
+        List,
+        Some("uniform,range"),
+        Check::ListOf(&["uniform", "range"]),
+        "Server-side assignors; the first is the default."
+    ),
+    def!(
         "log.cleaner.enable",
         Boolean,
         Some("true"),

@@ -299,7 +299,9 @@ let partition = Partition::new(Arc::clone(&name), id, index, log, Arc::clone(&se
             match p.compact(now_ms, limits) {
                 Ok(Some(_)) => ran += 1,
                 Ok(None) => {}
-                Err(e) => warn!(topic = %p.topic, partition = p.index, error = %e, "compaction failed"),
+                Err(e) => {
+                    warn!(topic = %p.topic, partition = p.index, error = %e, "compaction failed")
+                }
             }
         }
         ran

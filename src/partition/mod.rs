@@ -284,7 +284,11 @@ impl Partition {
 
     /// One compaction pass if the log is worth cleaning: planned and installed under the lock,
     /// run without it. Returns what it did, if it ran.
-    pub(crate) fn compact(&self, now_ms: i64, limits: pilgrimage_storage::CleanerLimits) -> Result<Option<(u64, u64, u64)>, StorageError> {
+    pub(crate) fn compact(
+        &self,
+        now_ms: i64,
+        limits: pilgrimage_storage::CleanerLimits,
+    ) -> Result<Option<(u64, u64, u64)>, StorageError> {
         let plan = {
             let mut st = self.state.lock();
             let hw = st.high_watermark.offset;
@@ -292,7 +296,11 @@ impl Partition {
         };
         let Some(plan) = plan else { return Ok(None) };
         let cleaned = plan.run(limits)?;
-        let stats = (cleaned.bytes_read, cleaned.bytes_written, cleaned.records_dropped);
+        let stats = (
+            cleaned.bytes_read,
+            cleaned.bytes_written,
+            cleaned.records_dropped,
+        );
         let mut st = self.state.lock();
         pilgrimage_storage::compaction::log_pass(st.log.dir(), &cleaned);
         st.log.install_cleaned(cleaned)?;

@@ -17,9 +17,17 @@ use serde::{Deserialize, Serialize};
 /// What a record key names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
-    Offset { group: String, topic: String, partition: i32 },
-    ClassicGroup { group: String },
-    ConsumerGroup { group: String },
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    ClassicGroup {
+        group: String,
+    },
+    ConsumerGroup {
+        group: String,
+    },
 }
 
 /// A committed offset.
@@ -110,7 +118,11 @@ impl Key {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
         match self {
-            Key::Offset { group, topic, partition } => {
+            Key::Offset {
+                group,
+                topic,
+                partition,
+            } => {
                 out.push(KIND_OFFSET);
                 put_str(&mut out, group);
                 put_str(&mut out, topic);
@@ -152,7 +164,9 @@ impl Key {
 
     pub fn group(&self) -> &str {
         match self {
-            Key::Offset { group, .. } | Key::ClassicGroup { group } | Key::ConsumerGroup { group } => group,
+            Key::Offset { group, .. }
+            | Key::ClassicGroup { group }
+            | Key::ConsumerGroup { group } => group,
         }
     }
 }
@@ -160,7 +174,8 @@ impl Key {
 /// Java's `String.hashCode` (over UTF-16 code units), which Kafka uses to pick a group's
 /// `__consumer_offsets` partition: the same group lands on the same partition number here.
 pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 /// Kafka's `Utils.abs(groupId.hashCode) % partitions`.
@@ -177,9 +192,17 @@ mod tests {
     #[test]
     fn keys_round_trip() {
         for k in [
-            Key::Offset { group: "g".into(), topic: "orders".into(), partition: 7 },
-            Key::ClassicGroup { group: "grüppe".into() },
-            Key::ConsumerGroup { group: String::new() },
+            Key::Offset {
+                group: "g".into(),
+                topic: "orders".into(),
+                partition: 7,
+            },
+            Key::ClassicGroup {
+                group: "grüppe".into(),
+            },
+            Key::ConsumerGroup {
+                group: String::new(),
+            },
         ] {
             assert_eq!(Key::decode(&k.encode()), Some(k));
         }
