@@ -34,18 +34,30 @@ pub(crate) async fn handle(ctx: &Ctx, req: ApiVersionsRequest) -> Handled<ApiVer
         })
         .collect();
     if ctx.version >= 3 {
-        resp.supported_features = vec![
-            SupportedFeatureKey::default()
-                .with_name(StrBytes::from_static_str("metadata.version"))
-                .with_min_version(METADATA_VERSION_MIN)
-                .with_max_version(METADATA_VERSION),
-        ];
-        resp.finalized_features = vec![
-            FinalizedFeatureKey::default()
-                .with_name(StrBytes::from_static_str("metadata.version"))
-                .with_max_version_level(METADATA_VERSION)
-                .with_min_version_level(METADATA_VERSION),
-        ];
+        // group.version 1 turns on the consumer protocol (KIP-848) for clients that check it.
+        // A v3 request sees only features whose minimum is above 0 (KAFKA-17492).
+        let mut supported = vec![("metadata.version", METADATA_VERSION_MIN, METADATA_VERSION)];
+        if ctx.version >= 4 {
+            supported.push(("group.version", 0, 1));
+        }
+        resp.supported_features = supported
+            .into_iter()
+            .map(|(n, lo, hi)| {
+                SupportedFeatureKey::default()
+                    .with_name(StrBytes::from_static_str(n))
+                    .with_min_version(lo)
+                    .with_max_version(hi)
+            })
+            .collect();
+        resp.finalized_features = [("metadata.version", METADATA_VERSION), ("group.version", 1)]
+            .into_iter()
+            .map(|(n, level)| {
+                FinalizedFeatureKey::default()
+                    .with_name(StrBytes::from_static_str(n))
+                    .with_max_version_level(level)
+                    .with_min_version_level(level)
+            })
+            .collect();
         resp.finalized_features_epoch = ctx.broker.controller.image().offset.max(0);
     }
     Handled::Now(resp)

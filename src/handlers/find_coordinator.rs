@@ -1,10 +1,6 @@
-//! FindCoordinator (key 10).
-//!
-//! Consumer groups and transactions are not served yet, so every key is answered with
-//! COORDINATOR_NOT_AVAILABLE, the answer Kafka gives while a coordinator is loading: clients
-//! using groups retry with backoff. The API is advertised anyway because librdkafka treats its
-//! presence as the sign that a broker supports LZ4; without it librdkafka silently sends "lz4"
-//! batches uncompressed.
+//! FindCoordinator (key 10, v0-6): the node that leads a group's `__consumer_offsets`
+//! partition (this node, on a single-node cluster). Transaction coordinators are not served
+//! yet: their keys get COORDINATOR_NOT_AVAILABLE, which clients retry.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -13,31 +9,74 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{Ctx, Handled};
 
-const NOT_YET: &str = "consumer groups and transactions are not served by this node yet";
+const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
+const SHARE: i8 = 2;
+
+/// (node id, host, port) or an error with its message.
+fn locate(ctx: &Ctx, key_type: i8) -> Result<(i32, String, i32), (ResponseError, &'static str)> {
+    match key_type {
+        GROUP => {
+            let (host, port) = &ctx.broker.advertised;
+            Ok((ctx.broker.node_id, host.clone(), i32::from(*port)))
+        }
+        TRANSACTION => Err((
+            ResponseError::CoordinatorNotAvailable,
+            "transactions are not served by this node yet",
+        )),
+        SHARE if ctx.version >= 6 => Err((
+            ResponseError::CoordinatorNotAvailable,
+            "share groups are not served by this node",
+        )),
+        _ => Err((
+            ResponseError::InvalidRequest,
+            "unknown coordinator key type",
+        )),
+    }
+}
 
 pub(crate) async fn handle(
     ctx: &Ctx,
     req: FindCoordinatorRequest,
 ) -> Handled<FindCoordinatorResponse> {
-    let code = ResponseError::CoordinatorNotAvailable.code();
-    let message = || (ctx.version >= 1).then(|| StrBytes::from_static_str(NOT_YET));
-    let resp = FindCoordinatorResponse::default()
-        .with_node_id(BrokerId(-1))
-        .with_port(-1);
+    let key_type = if ctx.version >= 1 {
+        req.key_type
+    } else {
+        GROUP
+    };
     if ctx.version >= 4 {
         let coordinators = req
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                Coordinator::default()
-                    .with_key(key)
-                    .with_node_id(BrokerId(-1))
-                    .with_port(-1)
-                    .with_error_code(code)
-                    .with_error_message(Some(StrBytes::from_static_str(NOT_YET)))
+                let c = Coordinator::default().with_key(key);
+                match locate(ctx, key_type) {
+                    Ok((id, host, port)) => c
+                        .with_node_id(BrokerId(id))
+                        .with_host(StrBytes::from_string(host))
+                        .with_port(port),
+                    Err((e, msg)) => c
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1)
+                        .with_error_code(e.code())
+                        .with_error_message(Some(StrBytes::from_static_str(msg))),
+                }
             })
             .collect();
-        return Handled::Now(resp.with_coordinators(coordinators));
+        return Handled::Now(FindCoordinatorResponse::default().with_coordinators(coordinators));
     }
-    Handled::Now(resp.with_error_code(code).with_error_message(message()))
+    let resp = FindCoordinatorResponse::default();
+    Handled::Now(match locate(ctx, key_type) {
+        // Kafka's v1-3 success carries the literal message "NONE".
+        Ok((id, host, port)) => resp
+            .with_node_id(BrokerId(id))
+            .with_host(StrBytes::from_string(host))
+            .with_port(port)
+            .with_error_message((ctx.version >= 1).then(|| StrBytes::from_static_str("NONE"))),
+        Err((e, msg)) => resp
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_error_code(e.code())
+            .with_error_message((ctx.version >= 1).then(|| StrBytes::from_static_str(msg))),
+    })
 }

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod configs;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
@@ -71,6 +72,7 @@ pub(crate) struct Ctx {
     pub header: Arc<RequestHeader>,
     pub key: ApiKey,
     pub version: i16,
+    pub conn: Arc<ConnInfo>,
 }
 
 /// One supported API: the versions advertised in ApiVersions and those actually accepted.
@@ -107,7 +109,15 @@ apis! {
     Fetch: FetchRequest => fetch::handle, advertise 4..=18, accept 4..=18;
     ListOffsets: ListOffsetsRequest => list_offsets::handle, advertise 1..=10, accept 1..=10;
     Metadata: MetadataRequest => metadata::handle, advertise 0..=13, accept 0..=13;
+    OffsetCommit: OffsetCommitRequest => group::offset_commit::handle, advertise 2..=9, accept 2..=9;
+    OffsetFetch: OffsetFetchRequest => group::offset_fetch::handle, advertise 1..=9, accept 1..=9;
     FindCoordinator: FindCoordinatorRequest => find_coordinator::handle, advertise 0..=6, accept 0..=6;
+    JoinGroup: JoinGroupRequest => group::join_group::handle, advertise 0..=9, accept 0..=9;
+    Heartbeat: HeartbeatRequest => group::heartbeat::handle, advertise 0..=4, accept 0..=4;
+    LeaveGroup: LeaveGroupRequest => group::leave_group::handle, advertise 0..=5, accept 0..=5;
+    SyncGroup: SyncGroupRequest => group::sync_group::handle, advertise 0..=5, accept 0..=5;
+    DescribeGroups: DescribeGroupsRequest => group::describe_groups::handle, advertise 0..=6, accept 0..=6;
+    ListGroups: ListGroupsRequest => group::list_groups::handle, advertise 0..=5, accept 0..=5;
     ApiVersions: ApiVersionsRequest => api_versions::handle, advertise 0..=4, accept 0..=4;
     CreateTopics: CreateTopicsRequest => topics::create_topics::handle, advertise 2..=7, accept 2..=7;
     DeleteTopics: DeleteTopicsRequest => topics::delete_topics::handle, advertise 1..=6, accept 1..=6;
@@ -117,8 +127,12 @@ apis! {
     AlterConfigs: AlterConfigsRequest => configs::alter_configs::handle, advertise 0..=2, accept 0..=2;
     DescribeLogDirs: DescribeLogDirsRequest => cluster::describe_log_dirs::handle, advertise 1..=4, accept 1..=4;
     CreatePartitions: CreatePartitionsRequest => topics::create_partitions::handle, advertise 0..=3, accept 0..=3;
+    DeleteGroups: DeleteGroupsRequest => group::delete_groups::handle, advertise 0..=2, accept 0..=2;
     IncrementalAlterConfigs: IncrementalAlterConfigsRequest => configs::incremental_alter_configs::handle, advertise 0..=1, accept 0..=1;
+    OffsetDelete: OffsetDeleteRequest => group::offset_delete::handle, advertise 0..=0, accept 0..=0;
     DescribeCluster: DescribeClusterRequest => cluster::describe_cluster::handle, advertise 0..=2, accept 0..=2;
+    ConsumerGroupHeartbeat: ConsumerGroupHeartbeatRequest => group::consumer_group_heartbeat::handle, advertise 0..=1, accept 0..=1;
+    ConsumerGroupDescribe: ConsumerGroupDescribeRequest => group::consumer_group_describe::handle, advertise 0..=1, accept 0..=1;
     DescribeTopicPartitions: DescribeTopicPartitionsRequest => cluster::describe_topic_partitions::handle, advertise 0..=0, accept 0..=0;
 }
 
@@ -171,8 +185,8 @@ pub(crate) async fn dispatch(
         header: Arc::new(header),
         key,
         version,
+        conn: Arc::clone(conn),
     };
-    let _ = conn;
     match route(&ctx, checked).instrument(span).await {
         Ok(reply) => Dispatched::Queue(reply, memory),
         Err(why) => Dispatched::Close(format!("malformed {key:?} v{version} request: {why}")),

@@ -101,12 +101,12 @@ fn uniform(
             break;
         };
         let (from, to, t, p) = mv;
-        if let Some(a) = out.get_mut(&from) {
-            if let Some(set) = a.get_mut(&t) {
-                set.remove(&p);
-                if set.is_empty() {
-                    a.remove(&t);
-                }
+        if let Some(a) = out.get_mut(&from)
+            && let Some(set) = a.get_mut(&t)
+        {
+            set.remove(&p);
+            if set.is_empty() {
+                a.remove(&t);
             }
         }
         out.entry(to).or_default().entry(t).or_default().insert(p);
@@ -134,10 +134,10 @@ fn best_move(
             }
             // The highest partition of a topic both subscribe to.
             for (t, ps) in a.iter().rev() {
-                if light.topics.contains(t) {
-                    if let Some(&p) = ps.iter().next_back() {
-                        return Some((heavy.id.clone(), light.id.clone(), *t, p));
-                    }
+                if light.topics.contains(t)
+                    && let Some(&p) = ps.iter().next_back()
+                {
+                    return Some((heavy.id.clone(), light.id.clone(), *t, p));
                 }
             }
         }
@@ -237,7 +237,7 @@ mod tests {
         ];
         let out = assign(UNIFORM, &ms, &parts, &BTreeMap::new());
         assert_eq!(covered(&out).len(), 8);
-        assert!(out["a"].get(&t2).is_none() && out["c"].get(&t1).is_none());
+        assert!(!out["a"].contains_key(&t2) && !out["c"].contains_key(&t1));
         let loads: Vec<usize> = out.values().map(load).collect();
         assert!(
             loads.iter().max().unwrap() - loads.iter().min().unwrap() <= 1,

@@ -122,6 +122,17 @@ impl JoinResult {
     }
 }
 
+/// What a SyncGroup request carries.
+#[derive(Debug, Clone)]
+pub struct SyncInput {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignments: Vec<(String, Vec<u8>)>,
+}
+
 /// A SyncGroup answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncResult {
@@ -678,12 +689,11 @@ impl ClassicGroup {
         for id in gone {
             self.remove_member(&id, fx);
         }
-        if !self.members.is_empty()
-            && !self
-                .leader
-                .as_ref()
-                .is_some_and(|l| self.members.get(l).is_some_and(|m| m.join_waiter.is_some()))
-        {
+        let leader_rejoined = self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.get(l).is_some_and(|m| m.join_waiter.is_some()));
+        if !self.members.is_empty() && !leader_rejoined {
             self.leader = self
                 .members
                 .values()
@@ -767,17 +777,17 @@ impl ClassicGroup {
     }
 
     /// Handles a SyncGroup.
-    pub fn sync(
-        &mut self,
-        now: i64,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        protocol_type: Option<&str>,
-        protocol_name: Option<&str>,
-        assignments: Vec<(String, Vec<u8>)>,
-        waiter: Waiter,
-    ) -> Vec<Effect> {
+    pub fn sync(&mut self, now: i64, input: SyncInput, waiter: Waiter) -> Vec<Effect> {
+        let SyncInput {
+            member_id,
+            instance_id,
+            generation,
+            protocol_type,
+            protocol_name,
+            assignments,
+        } = input;
+        let (member_id, instance_id) = (member_id.as_str(), instance_id.as_deref());
+        let (protocol_type, protocol_name) = (protocol_type.as_deref(), protocol_name.as_deref());
         let mut fx = Vec::new();
         let fail = |e: E| vec![Effect::Sync(waiter, SyncResult::error(e))];
         if self.state == State::Empty {

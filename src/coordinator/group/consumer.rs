@@ -374,13 +374,13 @@ impl ConsumerGroup {
                 format!("Member {} is not in group {}", req.member_id, self.id),
             ));
         };
-        if let Some(i) = &req.instance_id {
-            if m.instance_id.as_deref() != Some(i.as_str()) {
-                return Err((
-                    E::FencedInstanceId,
-                    format!("Instance id {i} belongs to another member"),
-                ));
-            }
+        if let Some(i) = &req.instance_id
+            && m.instance_id.as_deref() != Some(i.as_str())
+        {
+            return Err((
+                E::FencedInstanceId,
+                format!("Instance id {i} belongs to another member"),
+            ));
         }
         if req.member_epoch == -2 {
             // A static member leaving for a while: it keeps its assignment until its session

@@ -91,7 +91,7 @@ impl Settings {
 /// A group of either protocol.
 #[derive(Debug)]
 pub enum Group {
-    Classic(ClassicGroup),
+    Classic(Box<ClassicGroup>),
     Consumer(ConsumerGroup),
 }
 
@@ -135,15 +135,28 @@ pub struct Committer {
     pub version: i16,
 }
 
+/// A member as DescribeGroups reports it.
+#[derive(Debug, Clone)]
+pub struct DescribedMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Vec<u8>,
+    pub assignment: Vec<u8>,
+}
+
 /// A group as DescribeGroups reports it.
 #[derive(Debug, Clone)]
 pub struct Described {
     pub state: String,
     pub protocol_type: String,
     pub protocol: String,
-    /// (member id, instance id, client id, client host, metadata, assignment)
-    pub members: Vec<(String, Option<String>, String, String, Vec<u8>, Vec<u8>)>,
+    pub members: Vec<DescribedMember>,
 }
+
+/// Committed offsets by topic: (partition, offset if committed).
+pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
 
 #[derive(Debug)]
 pub struct GroupCoordinator {
@@ -250,10 +263,10 @@ impl GroupCoordinator {
     /// Carries out effects of a classic group: records first, then answers.
     fn apply(&self, shard_idx: usize, s: &mut Shard, group: &str, fx: Vec<Effect>) {
         for e in &fx {
-            if let Effect::Persist(v) = e {
-                if let Err(err) = self.persist_classic(shard_idx, group, v) {
-                    warn!(group, error = ?err, "persisting group metadata failed");
-                }
+            if let Effect::Persist(v) = e
+                && let Err(err) = self.persist_classic(shard_idx, group, v)
+            {
+                warn!(group, error = ?err, "persisting group metadata failed");
             }
         }
         for e in fx {
@@ -315,7 +328,7 @@ impl GroupCoordinator {
             let g = match s
                 .groups
                 .entry(group.to_string())
-                .or_insert_with(|| Group::Classic(ClassicGroup::new(group, now, delay)))
+                .or_insert_with(|| Group::Classic(Box::new(ClassicGroup::new(group, now, delay))))
             {
                 Group::Classic(g) => g,
                 Group::Consumer(_) => return JoinResult::error(E::InconsistentGroupProtocol, ""),
@@ -332,17 +345,7 @@ impl GroupCoordinator {
     }
 
     /// SyncGroup.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn sync(
-        &self,
-        group: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        protocol_type: Option<&str>,
-        protocol_name: Option<&str>,
-        assignments: Vec<(String, Vec<u8>)>,
-    ) -> SyncResult {
+    pub async fn sync(&self, group: &str, input: classic::SyncInput) -> SyncResult {
         if group.is_empty() {
             return SyncResult::error(E::InvalidGroupId);
         }
@@ -354,16 +357,7 @@ impl GroupCoordinator {
                 return SyncResult::error(E::UnknownMemberId);
             };
             let waiter = self.next_waiter.fetch_add(1, Ordering::Relaxed);
-            let fx = g.sync(
-                now,
-                member_id,
-                instance_id,
-                generation,
-                protocol_type,
-                protocol_name,
-                assignments,
-                waiter,
-            );
+            let fx = g.sync(now, input, waiter);
             let (tx, rx) = oneshot::channel();
             s.syncs.insert(waiter, tx);
             self.apply(idx, &mut s, group, fx);
@@ -432,7 +426,8 @@ impl GroupCoordinator {
                 None if who.generation < 0 => {
                     // A standalone consumer or an admin tool: a group without members.
                     let g = ClassicGroup::new(group, now, self.settings.initial_rebalance_delay_ms);
-                    s.groups.insert(group.to_string(), Group::Classic(g));
+                    s.groups
+                        .insert(group.to_string(), Group::Classic(Box::new(g)));
                 }
                 None => {
                     return Err(if who.version >= 9 {
@@ -499,11 +494,7 @@ impl GroupCoordinator {
 
     /// OffsetFetch of one group: `topics = None` for every committed offset. Unknown groups and
     /// missing commits answer -1 (Kafka never says GROUP_ID_NOT_FOUND here).
-    pub fn fetch(
-        &self,
-        group: &str,
-        topics: Option<Vec<(String, Vec<i32>)>>,
-    ) -> Vec<(String, Vec<(i32, Option<OffsetValue>)>)> {
+    pub fn fetch(&self, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> FetchedOffsets {
         let (_, shard) = self.shard(group);
         let s = shard.lock();
         let stored = s.offsets.get(group);
@@ -581,14 +572,14 @@ impl GroupCoordinator {
                     } else {
                         Vec::new()
                     };
-                    (
-                        m.id.clone(),
-                        m.instance_id.clone(),
-                        m.client_id.clone(),
-                        m.client_host.clone(),
-                        meta,
-                        m.assignment.clone(),
-                    )
+                    DescribedMember {
+                        member_id: m.id.clone(),
+                        instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        metadata: meta,
+                        assignment: m.assignment.clone(),
+                    }
                 })
                 .collect(),
         })
@@ -839,15 +830,16 @@ impl GroupCoordinator {
                         self.apply(idx, &mut s, &id, fx);
                     }
                     Some(Group::Consumer(g)) => {
-                        if g.tick(now) {
-                            let value = g.value();
-                            if let Ok(bytes) = serde_json::to_vec(&value) {
-                                let _ = self.append(
-                                    idx,
-                                    &[(Key::ConsumerGroup { group: id.clone() }, Some(bytes))],
-                                );
-                                s.persisted.insert(id.clone(), value);
-                            }
+                        let fenced = g.tick(now);
+                        let value = fenced.then(|| g.value());
+                        if let Some(value) = value
+                            && let Ok(bytes) = serde_json::to_vec(&value)
+                        {
+                            let _ = self.append(
+                                idx,
+                                &[(Key::ConsumerGroup { group: id.clone() }, Some(bytes))],
+                            );
+                            s.persisted.insert(id.clone(), value);
                         }
                     }
                     None => {}
@@ -1017,7 +1009,7 @@ impl GroupCoordinator {
                         now,
                         self.settings.initial_rebalance_delay_ms,
                     );
-                    s.groups.insert(group, Group::Classic(g));
+                    s.groups.insert(group, Group::Classic(Box::new(g)));
                 }
             }
             (Key::ConsumerGroup { group }, Some(v)) => {

@@ -65,6 +65,9 @@ pub struct ClassicGroupValue {
     pub members: Vec<ClassicMemberValue>,
 }
 
+/// Topic id → partitions, flattened for JSON.
+pub type FlatAssignment = Vec<(uuid::Uuid, Vec<i32>)>;
+
 /// A member of a consumer group (KIP-848) with its subscription and current assignment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerMemberValue {
@@ -80,9 +83,9 @@ pub struct ConsumerMemberValue {
     pub member_epoch: i32,
     pub previous_member_epoch: i32,
     /// topic id → partitions the member owns.
-    pub assigned: Vec<(uuid::Uuid, Vec<i32>)>,
+    pub assigned: FlatAssignment,
     /// Partitions the member still has to revoke.
-    pub revoking: Vec<(uuid::Uuid, Vec<i32>)>,
+    pub revoking: FlatAssignment,
 }
 
 /// Consumer group (KIP-848) state.
@@ -92,7 +95,7 @@ pub struct ConsumerGroupValue {
     pub assignment_epoch: i32,
     pub members: Vec<ConsumerMemberValue>,
     /// member id → topic id → partitions: the target assignment.
-    pub target: Vec<(String, Vec<(uuid::Uuid, Vec<i32>)>)>,
+    pub target: Vec<(String, FlatAssignment)>,
 }
 
 const KIND_OFFSET: u8 = 0;
