@@ -1039,3 +1039,6 @@ impl ClassicGroup {
         self.transition(State::Dead, now);
     }
 }
+
+#[cfg(test)]
+mod tests;
