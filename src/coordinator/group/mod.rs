@@ -850,7 +850,11 @@ impl GroupCoordinator {
 
     /// Expires offsets (`offsets.retention.minutes`) and deletes empty groups without offsets.
     pub fn expire(&self, view: &TopicView) {
-        let now = crate::now_ms();
+        self.expire_at(view, crate::now_ms());
+    }
+
+    /// [`Self::expire`] as of `now` (tests look into the future with it).
+    pub fn expire_at(&self, view: &TopicView, now: i64) {
         for (idx, shard) in self.shards.iter().enumerate() {
             let mut s = shard.lock();
             let ids: Vec<String> = s
