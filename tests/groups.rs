@@ -151,43 +151,28 @@ async fn split_and_take_over(protocol: &'static str) {
         m3.close();
         wait_for_split(&[&m1, &m2], "after a member closed");
         assert_never_overlapping(&[&m1, &m2], Duration::from_millis(300));
-        // A member killed (kcat in a process of its own, SIGKILLed): taken over within the
-        // session timeout.
-        let mut kcat = Command::new("kcat");
-        kcat.args([
-            "-b",
-            &b,
-            "-G",
-            &group,
-            &topic,
-            "-q",
-            "-X",
-            "enable.auto.commit=false",
-        ]);
-        if protocol == "consumer" {
-            kcat.args(["-X", "group.protocol=consumer"]);
-        } else {
-            kcat.args([
-                "-X",
-                "session.timeout.ms=6000",
-                "-X",
-                "heartbeat.interval.ms=500",
-            ]);
-        }
-        let mut child = kcat
+        // A member killed (a consumer in a process of its own, SIGKILLed): taken over within
+        // the session timeout.
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--ignored", "--exact", "member_process", "--nocapture"])
+            .env(MEMBER_ENV, format!("{b},{group},{topic},{protocol}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("kcat");
-        // Wait for the kcat member to take a share (the others shrink to fewer than 6).
+            .expect("member process");
+        // Wait for that member to take a share (the others shrink to fewer than 6).
         let deadline = Instant::now() + Duration::from_secs(30);
         while m1.assignment().len() + m2.assignment().len() == TOPIC_PARTITIONS as usize {
-            assert!(Instant::now() < deadline, "the kcat member never joined");
+            assert!(Instant::now() < deadline, "the member process never joined");
             std::thread::sleep(Duration::from_millis(100));
         }
+        assert!(
+            matches!(child.try_wait(), Ok(None)),
+            "the member process is running"
+        );
         let killed_at = Instant::now();
-        child.kill().expect("kill kcat");
-        child.wait().expect("reap kcat");
+        child.kill().expect("SIGKILL the member process");
+        child.wait().expect("reap the member process");
         wait_for_split(&[&m1, &m2], "after a member was killed");
         let took = killed_at.elapsed();
         assert!(took < Duration::from_secs(25), "take-over took {took:?}");
@@ -198,6 +183,29 @@ async fn split_and_take_over(protocol: &'static str) {
     .await
     .expect("group scenario");
     node.shutdown().await.expect("clean shutdown");
+}
+
+/// Names the group a `member_process` joins: `bootstrap,group,topic,protocol`.
+const MEMBER_ENV: &str = "PILGRIMAGE_TEST_MEMBER";
+
+/// A group member in a process of its own, for a test to SIGKILL: the test binary re-runs itself
+/// with only this test and `PILGRIMAGE_TEST_MEMBER` set. It polls until it is killed.
+#[test]
+#[ignore = "started as a process of its own by split_and_take_over"]
+fn member_process() {
+    let spec =
+        std::env::var(MEMBER_ENV).expect("PILGRIMAGE_TEST_MEMBER=bootstrap,group,topic,protocol");
+    let parts: Vec<&str> = spec.split(',').collect();
+    let [bootstrap, group, topic, protocol] = parts[..] else {
+        panic!("bad {MEMBER_ENV}: {spec}");
+    };
+    let consumer: BaseConsumer = member_config(bootstrap, group, protocol)
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    loop {
+        let _ = consumer.poll(Duration::from_millis(50));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
