@@ -20,6 +20,14 @@ pub(crate) async fn handle(
         .groups
         .iter()
         .map(|id| {
+            // Kafka fills in the operations of every group answered without an error, the
+            // "Dead" answer for an unknown group before v6 included: clients decode the field
+            // as a bit set when they asked for it.
+            let ops = if ctx.version >= 3 && req.include_authorized_operations {
+                GROUP_OPS_ALL
+            } else {
+                ops::NOT_REQUESTED
+            };
             let out = DescribedGroup::default()
                 .with_group_id(id.clone())
                 .with_authorized_operations(ops::NOT_REQUESTED);
@@ -33,34 +41,28 @@ pub(crate) async fn handle(
                                 id.as_str()
                             ))))
                     } else {
-                        out
+                        out.with_authorized_operations(ops)
                     }
                 }
-                Some(d) => {
-                    let ops = if ctx.version >= 3 && req.include_authorized_operations {
-                        GROUP_OPS_ALL
-                    } else {
-                        ops::NOT_REQUESTED
-                    };
-                    out.with_group_state(s(d.state))
-                        .with_protocol_type(s(d.protocol_type))
-                        .with_protocol_data(s(d.protocol))
-                        .with_authorized_operations(ops)
-                        .with_members(
-                            d.members
-                                .into_iter()
-                                .map(|m| {
-                                    DescribedGroupMember::default()
-                                        .with_member_id(s(m.member_id))
-                                        .with_group_instance_id(m.instance_id.map(s))
-                                        .with_client_id(s(m.client_id))
-                                        .with_client_host(s(m.client_host))
-                                        .with_member_metadata(Bytes::from(m.metadata))
-                                        .with_member_assignment(Bytes::from(m.assignment))
-                                })
-                                .collect(),
-                        )
-                }
+                Some(d) => out
+                    .with_group_state(s(d.state))
+                    .with_protocol_type(s(d.protocol_type))
+                    .with_protocol_data(s(d.protocol))
+                    .with_authorized_operations(ops)
+                    .with_members(
+                        d.members
+                            .into_iter()
+                            .map(|m| {
+                                DescribedGroupMember::default()
+                                    .with_member_id(s(m.member_id))
+                                    .with_group_instance_id(m.instance_id.map(s))
+                                    .with_client_id(s(m.client_id))
+                                    .with_client_host(s(m.client_host))
+                                    .with_member_metadata(Bytes::from(m.metadata))
+                                    .with_member_assignment(Bytes::from(m.assignment))
+                            })
+                            .collect(),
+                    ),
             }
         })
         .collect();
