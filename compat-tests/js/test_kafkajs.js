@@ -3,14 +3,18 @@
 // Usage: node test_kafkajs.js BOOTSTRAP
 //
 // Prints one line per scenario, `PASS js.<name>` or `FAIL js.<name>: <reason>`, for run.sh to
-// match against the allow-list. The node has no consumer groups and no InitProducerId yet, and
-// kafkajs's consumer always joins a group, so records are read back with kafkajs's own lower
-// layer: the Cluster object (metadata, leaders) and Broker.fetch, which decodes record batches
-// (and decompresses them with the registered codecs) the way the consumer does. Producers are
-// not idempotent. All data is deterministic; every scenario uses topics of its own.
+// match against the allow-list. The node has no InitProducerId yet, so producers are not
+// idempotent. The produce/fetch scenarios read records back with kafkajs's own lower layer: the
+// Cluster object (metadata, leaders) and Broker.fetch, which decodes record batches (and
+// decompresses them with the registered codecs) the way the consumer does, so that they do not
+// depend on consumer groups. The group.* scenarios use kafkajs's consumer (always a group member)
+// and the admin's group calls; run.sh starts the node with no initial rebalance delay and a 1 s
+// minimum session timeout. All data is deterministic; every scenario uses topics and groups of
+// its own.
 'use strict'
 
 const {
+  AssignerProtocol,
   Kafka,
   CompressionTypes,
   CompressionCodecs,
@@ -378,6 +382,231 @@ async function deleteTopicRecords() {
   })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Consumer groups
+
+const GROUP_DEADLINE_MS = 30000
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+// Polls cond() every 100 ms until it holds (or the deadline); describe() says what was seen.
+async function waitFor(cond, what, describe = () => '') {
+  const deadline = Date.now() + GROUP_DEADLINE_MS
+  while (Date.now() < deadline) {
+    if (cond()) return
+    await sleep(100)
+  }
+  throw new Failure(`${what} not reached in ${GROUP_DEADLINE_MS / 1000}s${describe() ? `: ${describe()}` : ''}`)
+}
+
+// A group member polling the coordinator often, so that joins and rebalances are quick.
+function groupConsumer(groupId) {
+  return kafka.consumer({
+    groupId,
+    sessionTimeout: 6000,
+    rebalanceTimeout: 10000,
+    heartbeatInterval: 500,
+    maxWaitTimeInMs: 100,
+    allowAutoTopicCreation: false,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+  })
+}
+
+const groupValue = (topic, p, i) => `${topic} p${p} #${String(i).padStart(3, '0')}`
+
+// perPartition records (from index `start`) to each partition, acks=-1.
+async function produceGroupTopic(topic, partitions, perPartition, start = 0) {
+  await withProducer(async producer => {
+    const messages = []
+    for (let p = 0; p < partitions; p++) {
+      for (let i = start; i < start + perPartition; i++) {
+        messages.push({ partition: p, key: `k${i}`, value: groupValue(topic, p, i) })
+      }
+    }
+    await producer.send({ topic, acks: -1, timeout: 10000, messages })
+  })
+}
+
+// Starts a consumer of the group reading `topic`, collecting { partition: [{offset, value}] }.
+async function startMember(groupId, topic, runOptions = {}) {
+  const consumer = groupConsumer(groupId)
+  const got = {}
+  const member = { consumer, got, joins: [], crashed: null }
+  consumer.on(consumer.events.GROUP_JOIN, e => member.joins.push(e.payload))
+  consumer.on(consumer.events.CRASH, e => {
+    member.crashed = `${e.payload.error && e.payload.error.message}`
+  })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    ...runOptions,
+    eachMessage: async ({ partition, message }) => {
+      ;(got[partition] = got[partition] || []).push({ offset: message.offset, value: message.value.toString() })
+    },
+  })
+  return member
+}
+
+const countOf = got => Object.values(got).reduce((n, recs) => n + recs.length, 0)
+const lastAssignment = (member, topic) => {
+  const last = member.joins[member.joins.length - 1]
+  return last ? [...(last.memberAssignment[topic] || [])].sort((a, b) => a - b) : []
+}
+
+// Each listed partition holds exactly records first..last-1 (offsets and values).
+function checkGroupRecords(got, topic, partitions, first, last, who) {
+  for (const p of partitions) {
+    const recs = got[p] || []
+    const want = Array.from({ length: last - first }, (_, k) => first + k)
+    check(eq(recs.map(r => Number(r.offset)), want),
+      `${who}, partition ${p}: offsets ${recs.slice(0, 3).map(r => r.offset)}.. (${recs.length}), expected ${first}..${last - 1}`)
+    check(eq(recs.map(r => r.value), want.map(i => groupValue(topic, p, i))), `${who}, partition ${p}: values differ`)
+  }
+}
+
+async function committedOffsets(admin, groupId, topic) {
+  const res = await admin.fetchOffsets({ groupId, topics: [topic] })
+  check(res.length === 1 && res[0].topic === topic, `fetchOffsets ${groupId}: ${JSON.stringify(res)}`)
+  return res[0].partitions.sort((a, b) => a.partition - b.partition).map(p => p.offset)
+}
+
+// A member reads everything and commits (autoCommit); a second member of the group reads only
+// what was produced after, and commits explicitly with commitOffsets.
+async function groupConsumeCommit() {
+  const topic = 'js-group'
+  const groupId = 'js-group-g'
+  const per = 100
+  await withAdmin(admin => createTopic(admin, topic, 3))
+  await produceGroupTopic(topic, 3, per)
+
+  const first = await startMember(groupId, topic, { autoCommit: true })
+  try {
+    await waitFor(() => countOf(first.got) >= 3 * per || first.crashed, `${3 * per} records read by the first member`,
+      () => `read ${countOf(first.got)}`)
+    check(!first.crashed, `first member crashed: ${first.crashed}`)
+    await sleep(300) // nothing more may come
+    check(eq(lastAssignment(first, topic), [0, 1, 2]), `first member assigned ${JSON.stringify(lastAssignment(first, topic))}`)
+    checkGroupRecords(first.got, topic, [0, 1, 2], 0, per, 'first member')
+  } finally {
+    await first.consumer.disconnect()
+  }
+  await withAdmin(async admin => {
+    const offs = await committedOffsets(admin, groupId, topic)
+    check(eq(offs, ['100', '100', '100']), `fetchOffsets after the first member (autoCommit): ${JSON.stringify(offs)}, expected 100 each`)
+  })
+
+  await produceGroupTopic(topic, 3, 10, per)
+  const second = await startMember(groupId, topic, { autoCommit: false })
+  try {
+    await waitFor(() => countOf(second.got) >= 30 || second.crashed, '30 new records read by the second member',
+      () => `read ${countOf(second.got)}`)
+    check(!second.crashed, `second member crashed: ${second.crashed}`)
+    await sleep(300)
+    checkGroupRecords(second.got, topic, [0, 1, 2], per, per + 10, 'second member')
+    await second.consumer.commitOffsets([0, 1, 2].map(partition => ({ topic, partition, offset: String(per + 10) })))
+  } finally {
+    await second.consumer.disconnect()
+  }
+  await withAdmin(async admin => {
+    const offs = await committedOffsets(admin, groupId, topic)
+    check(eq(offs, ['110', '110', '110']), `fetchOffsets after commitOffsets: ${JSON.stringify(offs)}, expected 110 each`)
+  })
+}
+
+// One member takes all 4 partitions; when a second joins, both end up with some, disjoint and
+// together all four (as their GROUP_JOIN events say), and each reads exactly its partitions.
+async function groupRebalance() {
+  const topic = 'js-rebalance'
+  const groupId = 'js-rebalance-g'
+  const per = 50
+  await withAdmin(admin => createTopic(admin, topic, 4))
+  const members = []
+  const seen = () => members.map((m, i) => `member ${i + 1} ${JSON.stringify(lastAssignment(m, topic))}`).join(', ')
+  try {
+    members.push(await startMember(groupId, topic))
+    await waitFor(() => eq(lastAssignment(members[0], topic), [0, 1, 2, 3]), 'first member holding all 4 partitions', seen)
+    members.push(await startMember(groupId, topic))
+    const balanced = () => {
+      const [a, b] = members.map(m => lastAssignment(m, topic))
+      return a.length > 0 && b.length > 0 && eq([...a, ...b].sort((x, y) => x - y), [0, 1, 2, 3])
+    }
+    await waitFor(() => balanced() && members.every(m => !m.crashed), 'two members with disjoint assignments covering partitions 0-3', seen)
+    console.log(`    assignments after the rebalance: ${seen()}`)
+    await produceGroupTopic(topic, 4, per)
+    await waitFor(() => members.reduce((n, m) => n + countOf(m.got), 0) >= 4 * per, `${4 * per} records read`,
+      () => members.map((m, i) => `member ${i + 1} read ${countOf(m.got)}`).join(', '))
+    await sleep(300)
+    members.forEach((m, i) => {
+      const mine = lastAssignment(m, topic)
+      const read = Object.keys(m.got).map(Number).sort((x, y) => x - y)
+      check(eq(read, mine), `member ${i + 1} read partitions ${JSON.stringify(read)}, holds ${JSON.stringify(mine)}`)
+      checkGroupRecords(m.got, topic, mine, 0, per, `member ${i + 1}`)
+    })
+  } finally {
+    for (const m of members) await m.consumer.disconnect()
+  }
+}
+
+// The admin's group calls around a member of js-group: listGroups, describeGroups (Stable with
+// the member and its assignment, then Empty), fetchOffsets, deleteGroups (refused while the member
+// is in, done once empty, GROUP_ID_NOT_FOUND the second time).
+async function groupAdmin() {
+  const topic = 'js-group'
+  const groupId = 'js-group-admin'
+  await withAdmin(async admin => {
+    const member = await startMember(groupId, topic, { autoCommit: true })
+    try {
+      await waitFor(() => countOf(member.got) >= 330, '330 records read (js.group.consume_commit produced them)',
+        () => `read ${countOf(member.got)}`)
+      const { groups } = await admin.listGroups()
+      for (const g of [groupId, 'js-group-g']) {
+        check(groups.some(x => x.groupId === g && x.protocolType === 'consumer'),
+          `listGroups: ${JSON.stringify(groups)} lacks ${g} (consumer)`)
+      }
+      const { groups: [d] } = await admin.describeGroups([groupId])
+      check(d.errorCode === 0 && d.groupId === groupId, `describeGroups: ${JSON.stringify(d)}`)
+      check(d.state === 'Stable', `state ${d.state} with a member running, expected Stable`)
+      check(d.protocolType === 'consumer', `protocolType ${d.protocolType}`)
+      check(d.members.length === 1, `${d.members.length} members, expected 1`)
+      const [m] = d.members
+      check(m.clientId === 'compat-kafkajs', `member clientId ${m.clientId}`)
+      check(m.memberId === member.joins[member.joins.length - 1].memberId, `member id ${m.memberId}`)
+      const assignment = AssignerProtocol.MemberAssignment.decode(m.memberAssignment)
+      check(assignment && eq(assignment.assignment, { [topic]: [0, 1, 2] }),
+        `member assignment ${JSON.stringify(assignment && assignment.assignment)}, expected {"${topic}":[0,1,2]}`)
+      try {
+        await admin.deleteGroups([groupId])
+        throw new Failure('deleteGroups of a group with a member succeeded, expected NON_EMPTY_GROUP')
+      } catch (e) {
+        if (e instanceof Failure) throw e
+        check(e.name === 'KafkaJSDeleteGroupsError' && eq(e.groups.map(g => [g.groupId, g.errorCode]), [[groupId, 68]]),
+          `deleteGroups of a group with a member: ${e.name} ${JSON.stringify(e.groups)}, expected NON_EMPTY_GROUP (68)`)
+      }
+    } finally {
+      await member.consumer.disconnect()
+    }
+    const { groups: [d] } = await admin.describeGroups([groupId])
+    check(d.state === 'Empty' && d.members.length === 0, `after disconnect: state ${d.state}, ${d.members.length} members`)
+    const offs = await committedOffsets(admin, groupId, topic)
+    check(eq(offs, ['110', '110', '110']), `fetchOffsets: ${JSON.stringify(offs)}, expected 110 each`)
+    const res = await admin.deleteGroups([groupId])
+    check(eq(res.map(g => [g.groupId, g.errorCode]), [[groupId, 0]]), `deleteGroups: ${JSON.stringify(res)}`)
+    const { groups } = await admin.listGroups()
+    check(!groups.some(x => x.groupId === groupId), `${groupId} still listed after deleteGroups`)
+    const after = await committedOffsets(admin, groupId, topic)
+    check(eq(after, ['-1', '-1', '-1']), `fetchOffsets of the deleted group: ${JSON.stringify(after)}, expected -1 each`)
+    const { groups: [dead] } = await admin.describeGroups([groupId])
+    check(dead.state === 'Dead' && dead.members.length === 0, `deleted group described as ${JSON.stringify(dead)}`)
+    try {
+      await admin.deleteGroups([groupId])
+      throw new Failure('deleting the group again succeeded, expected GROUP_ID_NOT_FOUND')
+    } catch (e) {
+      if (e instanceof Failure) throw e
+      check(e.name === 'KafkaJSDeleteGroupsError' && eq(e.groups.map(g => [g.groupId, g.errorCode]), [[groupId, 69]]),
+        `deleting the group again: ${e.name} ${JSON.stringify(e.groups)}, expected GROUP_ID_NOT_FOUND (69)`)
+    }
+  })
+}
+
 const SCENARIOS = [
   ['admin.create_topics', adminCreateTopics],
   ['admin.fetch_topic_metadata', adminFetchTopicMetadata],
@@ -388,6 +617,9 @@ const SCENARIOS = [
   ...Object.keys(CODECS).map(c => [`produce_fetch.${c}`, () => produceFetch(c)]),
   ...[-1, 1, 0].map(a => [`acks.${a === -1 ? 'all' : a}`, () => acks(a)]),
   ['offsets', offsets],
+  ['group.consume_commit', groupConsumeCommit],
+  ['group.rebalance', groupRebalance],
+  ['group.admin', groupAdmin],
 ]
 
 async function main() {

@@ -3,10 +3,14 @@
 Usage: python test_kafka_python.py BOOTSTRAP
 
 Prints one line per scenario, `PASS python.<name>` or `FAIL python.<name>: <reason>`, for run.sh
-to match against the allow-list. The node has no consumer groups and no InitProducerId yet, so
-producers run without idempotence and consumers have no group_id: they assign() partitions and
-commit nothing. All data is deterministic; every scenario uses topics of its own.
+to match against the allow-list. The node has no InitProducerId yet, so producers run without
+idempotence. The produce/consume scenarios read with consumers that have no group_id and assign()
+their partitions; the group.* scenarios use consumer groups (run.sh starts the node with no
+initial rebalance delay and a 1 s minimum session timeout, so joins and rebalances are quick).
+All data is deterministic; every scenario uses topics and groups of its own.
 """
+
+import threading
 
 import sys
 import time
@@ -14,7 +18,9 @@ import traceback
 
 from kafka import KafkaAdminClient, KafkaClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
-from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from kafka.errors import (GroupIdNotFoundError, NoError, NonEmptyGroupError,
+                          TopicAlreadyExistsError, UnknownTopicOrPartitionError)
+from kafka.structs import OffsetAndMetadata
 from kafka.protocol.fetch import FetchRequest
 from kafka.protocol.metadata import MetadataRequest
 from kafka.record import MemoryRecords
@@ -461,6 +467,280 @@ def offsets():
         c.close()
 
 
+# ---------------------------------------------------------------------------------------------
+# Consumer groups (classic protocol: JoinGroup/SyncGroup/Heartbeat, OffsetCommit/OffsetFetch)
+
+GROUP_DEADLINE_S = 30.0
+
+
+def group_consumer(group, **kw):
+    cfg = dict(
+        bootstrap_servers=BOOTSTRAP,
+        client_id="compat-python-group",
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        fetch_max_wait_ms=100,
+        # Short, so that a join is noticed and a rebalance completes quickly; the request timeout
+        # must stay above the session timeout (kafka-python checks).
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+        max_poll_interval_ms=10000,
+    )
+    cfg.update(kw)
+    return KafkaConsumer(**cfg)
+
+
+def group_value(part, i):
+    return b"group p%d #%03d" % (part, i)
+
+
+def produce_group_topic(topic, partitions, per_partition, start=0):
+    p = producer(acks="all")
+    try:
+        for part in range(partitions):
+            for i in range(start, start + per_partition):
+                p.send(topic, key=b"k%d" % i, value=group_value(part, i), partition=part)
+        p.flush(timeout=15)
+    finally:
+        p.close()
+
+
+def poll_until(c, want, deadline_s=GROUP_DEADLINE_S, got=None):
+    """Polls a subscribed consumer until it returned `want` records in all (or the deadline);
+    returns {partition: [ConsumerRecord, ...]}."""
+    got = {} if got is None else got
+    n = sum(len(v) for v in got.values())
+    deadline = time.monotonic() + deadline_s
+    while n < want and time.monotonic() < deadline:
+        for tp, recs in c.poll(timeout_ms=200).items():
+            got.setdefault(tp.partition, []).extend(recs)
+            n += len(recs)
+    return got
+
+
+def group_commit_resume():
+    """subscribe + poll with enable_auto_commit=False and an explicit commit() partway; a second
+    consumer of the group starts exactly at the committed offsets and reads the rest."""
+    topic, group, per = "py-group", "py-group-resume", 100
+    adm = admin()
+    try:
+        create_topic(adm, topic, 3)
+    finally:
+        adm.close()
+    produce_group_topic(topic, 3, per)
+    tps = [TopicPartition(topic, p) for p in range(3)]
+
+    a = group_consumer(group, max_poll_records=50)
+    try:
+        a.subscribe([topic])
+        got = poll_until(a, 150)
+        n = sum(len(v) for v in got.values())
+        check(n >= 150, f"first consumer read {n} records in {GROUP_DEADLINE_S:.0f}s, expected at least 150")
+        check(a.assignment() == set(tps), f"first consumer's assignment {sorted(a.assignment())}")
+        for part, recs in got.items():
+            check([r.offset for r in recs] == list(range(len(recs))),
+                  f"first consumer, partition {part}: offsets not 0..{len(recs) - 1}")
+        # The positions are the next offsets to read: what commit() commits.
+        positions = {tp: a.position(tp) for tp in tps}
+        for tp in tps:
+            check(positions[tp] == len(got.get(tp.partition, [])),
+                  f"position of {tp.partition} is {positions[tp]}, read {len(got.get(tp.partition, []))}")
+        a.commit()
+        committed = {tp: a.committed(tp) for tp in tps}
+        check(committed == positions, f"committed() after commit(): {committed}, expected {positions}")
+    finally:
+        a.close()
+    print(f"    first consumer committed {[positions[tp] for tp in tps]}", flush=True)
+
+    rest = 3 * per - sum(positions.values())
+    b = group_consumer(group)
+    try:
+        b.subscribe([topic])
+        got = poll_until(b, rest)
+        for tp, recs in b.poll(timeout_ms=300).items():  # nothing beyond
+            got.setdefault(tp.partition, []).extend(recs)
+        for tp in tps:
+            recs = got.get(tp.partition, [])
+            want = list(range(positions[tp], per))
+            offs = [r.offset for r in recs]
+            check(offs == want,
+                  f"second consumer, partition {tp.partition}: read offsets "
+                  f"{offs[:3]}..{offs[-1:]} ({len(offs)}), expected {positions[tp]}..{per - 1}")
+            check([r.value for r in recs] == [group_value(tp.partition, i) for i in want],
+                  f"second consumer, partition {tp.partition}: values differ")
+        # An explicit commit of given offsets, with metadata.
+        b.commit({tp: OffsetAndMetadata(per, "resumed", -1) for tp in tps})
+        for tp in tps:
+            c = b.committed(tp, metadata=True)
+            check(c is not None and c.offset == per and c.metadata == "resumed",
+                  f"committed({tp.partition}, metadata=True) = {c}, expected offset {per} metadata 'resumed'")
+    finally:
+        b.close()
+
+
+def group_admin():
+    """KafkaAdminClient's group calls: list_consumer_groups, describe_consumer_groups (Stable
+    with one member and its assignment, then Empty), list_consumer_group_offsets,
+    delete_consumer_groups (refused while a member is in, done once empty, GROUP_ID_NOT_FOUND
+    the second time)."""
+    topic, group = "py-group", "py-group-admin"
+    tps = [TopicPartition(topic, p) for p in range(3)]
+    adm = admin()
+    try:
+        group_admin_calls(adm, topic, group, tps)
+    finally:
+        adm.close()
+
+
+def group_admin_calls(adm, topic, group, tps):
+    c = group_consumer(group, client_id="compat-python-admin-member")
+    try:
+        c.subscribe([topic])
+        # Polled until it holds every partition: then the group is Stable.
+        deadline = time.monotonic() + GROUP_DEADLINE_S
+        while c.assignment() != set(tps) and time.monotonic() < deadline:
+            c.poll(timeout_ms=200)
+        check(c.assignment() == set(tps), f"member's assignment {sorted(c.assignment())}")
+        c.commit({tp: OffsetAndMetadata(10 * (tp.partition + 1), f"m{tp.partition}", -1) for tp in tps})
+
+        groups = adm.list_consumer_groups()
+        check((group, "consumer") in groups, f"list_consumer_groups: {sorted(groups)} lacks ({group!r}, 'consumer')")
+        check(("py-group-resume", "consumer") in groups,
+              f"list_consumer_groups: {sorted(groups)} lacks the empty group py-group-resume")
+
+        [d] = adm.describe_consumer_groups([group])
+        check(d.error_code == 0 and d.group == group, f"describe_consumer_groups: {d}")
+        check(d.state == "Stable", f"state {d.state!r} with one member polling, expected 'Stable'")
+        check(d.protocol_type == "consumer", f"protocol_type {d.protocol_type!r}")
+        check(d.protocol == "range", f"protocol {d.protocol!r}, expected range (the member's first choice)")
+        check(len(d.members) == 1, f"{len(d.members)} members, expected 1: {d.members}")
+        [m] = d.members
+        check(m.client_id == "compat-python-admin-member", f"member client_id {m.client_id!r}")
+        check(m.member_metadata is not None and list(m.member_metadata.topics) == [topic],
+              f"member subscription {m.member_metadata}")
+        check(m.member_assignment is not None, "member has no assignment in describe_consumer_groups")
+        assigned = {t: sorted(ps) for t, ps in m.member_assignment.assignment}
+        check(assigned == {topic: [0, 1, 2]}, f"member assignment {assigned}, expected {{{topic!r}: [0, 1, 2]}}")
+
+        offsets = adm.list_consumer_group_offsets(group)
+        want = {tp: (10 * (tp.partition + 1), f"m{tp.partition}") for tp in tps}
+        got = {tp: (o.offset, o.metadata) for tp, o in offsets.items()}
+        check(got == want, f"list_consumer_group_offsets: {got}, expected {want}")
+
+        res = adm.delete_consumer_groups([group])
+        check(res == [(group, NonEmptyGroupError)],
+              f"delete_consumer_groups of a group with a member: {res}, expected NonEmptyGroupError")
+    finally:
+        c.close()
+    [d] = adm.describe_consumer_groups([group])
+    check(d.state == "Empty" and d.members == [], f"after the member closed: state {d.state!r}, members {d.members}")
+    res = adm.delete_consumer_groups([group])
+    check(res == [(group, NoError)], f"delete_consumer_groups of the empty group: {res}")
+    groups = adm.list_consumer_groups()
+    check(all(g != group for g, _ in groups), f"{group} still listed after delete: {sorted(groups)}")
+    offsets = adm.list_consumer_group_offsets(group)
+    check(offsets == {}, f"offsets of the deleted group: {offsets}, expected none")
+    res = adm.delete_consumer_groups([group])
+    check(res == [(group, GroupIdNotFoundError)],
+          f"deleting the group again: {res}, expected GroupIdNotFoundError")
+
+
+def group_describe_dead():
+    """describe_consumer_groups of a group that does not exist (here: deleted by group.admin).
+    Kafka answers DescribeGroups v3-5 for it with state "Dead", error NONE and, when asked (as
+    KafkaAdminClient always does), the group's authorized operations; kafka-python decodes
+    those. Kept apart from group.admin so that one answer does not hide the other checks."""
+    adm = admin()
+    try:
+        [d] = adm.describe_consumer_groups(["py-group-admin"])
+        check(d.error_code == 0 and d.state == "Dead" and d.members == [] and d.protocol_type == "",
+              f"deleted group described as {d}, expected state 'Dead', no members")
+        check(sorted(d.authorized_operations) == ["DELETE", "DESCRIBE", "READ"],
+              f"authorized_operations {d.authorized_operations}, expected DELETE, DESCRIBE, READ")
+    finally:
+        adm.close()
+
+
+def group_rebalance():
+    """Two KafkaConsumers of one group on a 4-partition topic, each polled by its own thread: the
+    first takes all four partitions, and once the second joins both hold some, disjoint and
+    together all four; each then reads exactly the records of its own partitions."""
+    topic, group, per = "py-rebalance", "py-rebalance-g", 50
+    adm = admin()
+    try:
+        create_topic(adm, topic, 4)
+    finally:
+        adm.close()
+    all_tps = {TopicPartition(topic, p) for p in range(4)}
+    stop = threading.Event()
+    state = {}  # name -> {"assignment": set, "records": {partition: [offsets]}, "error": str}
+
+    def member(name, c):
+        st = state[name]
+        try:
+            c.subscribe([topic])
+            while not stop.is_set():
+                for tp, recs in c.poll(timeout_ms=100).items():
+                    st["records"].setdefault(tp.partition, []).extend(r.offset for r in recs)
+                st["assignment"] = set(c.assignment())
+        except Exception as e:  # reported by the main thread
+            st["error"] = f"{type(e).__name__}: {e}"
+        finally:
+            c.close()
+
+    threads = []
+
+    def start(name):
+        state[name] = {"assignment": set(), "records": {}, "error": None}
+        c = group_consumer(group, client_id=f"compat-python-{name}")
+        t = threading.Thread(target=member, args=(name, c), daemon=True)
+        t.start()
+        threads.append(t)
+
+    def wait_for(cond, what):
+        deadline = time.monotonic() + GROUP_DEADLINE_S
+        while time.monotonic() < deadline:
+            for name, st in state.items():
+                check(st["error"] is None, f"{name}: {st['error']}")
+            if cond():
+                return
+            time.sleep(0.1)
+        raise Failure(f"{what} not reached in {GROUP_DEADLINE_S:.0f}s: assignments "
+                      + ", ".join(f"{n} {sorted(tp.partition for tp in st['assignment'])}"
+                                  for n, st in state.items()))
+
+    try:
+        start("first")
+        wait_for(lambda: state["first"]["assignment"] == all_tps, "first member holding all 4 partitions")
+        start("second")
+        a, b = state["first"], state["second"]
+        wait_for(lambda: a["assignment"] and b["assignment"]
+                 and not (a["assignment"] & b["assignment"])
+                 and (a["assignment"] | b["assignment"]) == all_tps,
+                 "two members with disjoint assignments covering all 4 partitions")
+        pa = sorted(tp.partition for tp in a["assignment"])
+        pb = sorted(tp.partition for tp in b["assignment"])
+        print(f"    assignments after the rebalance: first {pa}, second {pb}", flush=True)
+        # Records produced now are read by the member that holds their partition.
+        a["records"].clear()
+        b["records"].clear()
+        produce_group_topic(topic, 4, per)
+        wait_for(lambda: sum(len(v) for st in (a, b) for v in st["records"].values()) >= 4 * per,
+                 f"{4 * per} records read by the two members")
+        time.sleep(0.5)
+        for name, st, mine in (("first", a, pa), ("second", b, pb)):
+            check(sorted(st["records"]) == mine,
+                  f"{name} read partitions {sorted(st['records'])}, but holds {mine}")
+            for part, offs in st["records"].items():
+                check(offs == list(range(per)), f"{name}, partition {part}: offsets {offs[:3]}.. ({len(offs)}), expected 0..{per - 1}")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)
+
+
 SCENARIOS = [
     ("admin.create_topics", admin_create_topics),
     ("admin.describe_topics", admin_describe_topics),
@@ -472,6 +752,10 @@ SCENARIOS = [
     *[(f"produce_consume.{c}", (lambda c=c: produce_consume(c))) for c in CODEC_IDS],
     *[(f"acks.{a}", (lambda a=a: acks(a))) for a in ("0", "1", "all")],
     ("offsets", offsets),
+    ("group.commit_resume", group_commit_resume),
+    ("group.admin", group_admin),
+    ("group.describe_dead", group_describe_dead),
+    ("group.rebalance", group_rebalance),
 ]
 
 
