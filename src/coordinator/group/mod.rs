@@ -124,6 +124,14 @@ pub struct CommitInput {
     pub metadata: Option<String>,
 }
 
+/// An offset commit applied and appended, its answer waiting for durability.
+#[derive(Debug)]
+pub struct PendingCommit {
+    shard: usize,
+    durable: i64,
+    results: Vec<Option<E>>,
+}
+
 /// Who commits: the member and its generation (classic) or epoch (consumer).
 #[derive(Debug, Clone, Default)]
 pub struct Committer {
@@ -411,13 +419,26 @@ impl GroupCoordinator {
         Ok(errors)
     }
 
-    /// OffsetCommit: a group-level error, or one result per offset.
+    /// OffsetCommit: a group-level error, or one result per offset once the commit is durable.
     pub async fn commit(
         &self,
         group: &str,
         who: &Committer,
         offsets: Vec<CommitInput>,
     ) -> Result<Vec<Option<E>>, E> {
+        let pending = self.start_commit(group, who, offsets)?;
+        self.finish_commit(pending).await
+    }
+
+    /// The first half of an OffsetCommit: validates it, appends its records and applies it.
+    /// Not async, so a connection's handler runs it in the order requests arrive and lets the
+    /// next request append before this one's fsync is over: pipelined commits share fsyncs.
+    pub fn start_commit(
+        &self,
+        group: &str,
+        who: &Committer,
+        offsets: Vec<CommitInput>,
+    ) -> Result<PendingCommit, E> {
         let (idx, shard) = self.shard(group);
         let (results, durable) = {
             let mut s = shard.lock();
@@ -488,8 +509,17 @@ impl GroupCoordinator {
             }
             (results, durable)
         };
-        self.wait_durable(idx, durable).await?;
-        Ok(results)
+        Ok(PendingCommit {
+            shard: idx,
+            durable,
+            results,
+        })
+    }
+
+    /// The second half of an OffsetCommit: waits until its records are durable.
+    pub async fn finish_commit(&self, pending: PendingCommit) -> Result<Vec<Option<E>>, E> {
+        self.wait_durable(pending.shard, pending.durable).await?;
+        Ok(pending.results)
     }
 
     /// OffsetFetch of one group: `topics = None` for every committed offset. Unknown groups and

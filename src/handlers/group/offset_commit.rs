@@ -65,9 +65,19 @@ pub(crate) async fn handle(ctx: &Ctx, req: OffsetCommitRequest) -> Handled<Offse
         version,
     };
     let group = req.group_id.to_string();
+    // Appended now, in request order; only the wait for the fsync is deferred, so the next
+    // request of this connection shares it.
+    let pending = if inputs.is_empty() {
+        None
+    } else {
+        Some(broker.groups.start_commit(&group, &who, inputs))
+    };
     Handled::Later(Box::pin(async move {
-        if !inputs.is_empty() {
-            let results = broker.groups.commit(&group, &who, inputs).await;
+        if let Some(pending) = pending {
+            let results = match pending {
+                Ok(p) => broker.groups.finish_commit(p).await,
+                Err(e) => Err(e),
+            };
             for (k, (ti, pi)) in routed.into_iter().enumerate() {
                 let e = match &results {
                     Ok(r) => r.get(k).copied().flatten(),
