@@ -416,6 +416,13 @@ fn background(broker: &Arc<Broker>, shutdown: &CancellationToken) -> Vec<JoinHan
             cfg.int("offsets.retention.check.interval.ms"),
             Arc::new(|b: &Broker| b.groups.expire(&b.topic_view())),
         ),
+        every(
+            cfg.int("producer.id.expiration.check.interval.ms"),
+            Arc::new(|b: &Broker| {
+                let expiration = b.config.int("producer.id.expiration.ms");
+                b.replicas.expire_producers(crate::now_ms(), expiration);
+            }),
+        ),
     ]
 }
 

@@ -169,7 +169,7 @@ fn stored_codecs(node: &pilgrimage::Node, topic: &str) -> std::collections::BTre
         let partition = node.broker().replicas.get(topic, p).expect("partition");
         let mut offset = 0;
         loop {
-            let (plan, _) = partition.read(offset, 8 << 20, true).expect("read");
+            let (plan, _) = partition.read(offset, 8 << 20, true, false).expect("read");
             let bytes = plan.execute().expect("execute");
             if bytes.is_empty() {
                 break;

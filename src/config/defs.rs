@@ -246,6 +246,20 @@ pub static BROKER: &[Def] = &[
         "Default retention.bytes."
     ),
     def!(
+        "producer.id.expiration.ms",
+        Int,
+        Some("86400000"),
+        Check::AtLeast(1),
+        "How long a producer id's state is kept after its last write (no open transaction)."
+    ),
+    def!(
+        "producer.id.expiration.check.interval.ms",
+        Int,
+        Some("600000"),
+        Check::AtLeast(1),
+        "How often idle producer ids are expired."
+    ),
+    def!(
         "log.retention.check.interval.ms",
         Long,
         Some("300000"),

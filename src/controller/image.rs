@@ -36,6 +36,8 @@ pub struct MetadataImage {
     pub configs: BTreeMap<(ConfigResource, String), BTreeMap<String, String>>,
     /// Offset of the last record applied (the metadata log's end minus one); -1 when empty.
     pub offset: i64,
+    /// The first producer id not yet given to any broker.
+    pub next_producer_id: i64,
 }
 
 impl MetadataImage {
@@ -130,6 +132,17 @@ impl MetadataImage {
                 self.topics.remove(&name);
                 self.configs
                     .remove(&(ConfigResource::Topic, name.to_string()));
+            }
+            MetadataRecord::ProducerIds {
+                next_producer_id, ..
+            } => {
+                if *next_producer_id <= self.next_producer_id {
+                    return Err(ApplyError(format!(
+                        "producer ids must move forward: {next_producer_id} after {}",
+                        self.next_producer_id
+                    )));
+                }
+                self.next_producer_id = *next_producer_id;
             }
         }
         Ok(())

@@ -49,6 +49,8 @@ pub struct Controller {
     image: RwLock<Arc<MetadataImage>>,
     /// One commit at a time, so records apply in log order.
     writer: tokio::sync::Mutex<()>,
+    /// One producer id allocation at a time.
+    allocating: tokio::sync::Mutex<()>,
 }
 
 impl Controller {
@@ -91,6 +93,7 @@ impl Controller {
             log: Arc::new(Mutex::new(log)),
             image: RwLock::new(Arc::new(image)),
             writer: tokio::sync::Mutex::new(()),
+            allocating: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -151,6 +154,25 @@ impl Controller {
         let next = Arc::new(next);
         *self.image.write() = Arc::clone(&next);
         Ok(next)
+    }
+
+    /// Gives `broker_id` the next block of `count` producer ids (AllocateProducerIds): the block
+    /// is committed before it is returned, so a restart never hands out its ids again.
+    pub async fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+        count: i64,
+    ) -> Result<std::ops::Range<i64>, ControllerError> {
+        // Two allocations must not read the same start: the commit order is the writer's.
+        let _one = self.allocating.lock().await;
+        let start = self.image().next_producer_id;
+        let end = start.saturating_add(count.max(1));
+        self.commit(vec![MetadataRecord::ProducerIds {
+            broker_id,
+            next_producer_id: end,
+        }])
+        .await?;
+        Ok(start..end)
     }
 
     /// Flushes and closes the metadata log (clean shutdown).

@@ -39,4 +39,10 @@ pub enum MetadataRecord {
     },
     /// The topic and all its partitions and configs are gone.
     RemoveTopic { topic_id: Uuid },
+    /// A block of producer ids went to a broker: ids below `next_producer_id` are taken
+    /// (KRaft's ProducerIdsRecord), so no id is ever handed out twice, across restarts too.
+    ProducerIds {
+        broker_id: i32,
+        next_producer_id: i64,
+    },
 }

@@ -24,7 +24,7 @@ use pilgrimage_protocol::batch::validate::{TimestampWindow, decompressed_cap};
 use pilgrimage_protocol::batch::view::set_log_append_time;
 use pilgrimage_protocol::batch::{ValidationOptions, validate_produce};
 use pilgrimage_protocol::error::BatchError;
-use pilgrimage_storage::AppendError;
+use pilgrimage_storage::{AppendError, ProducerError};
 
 use super::{Ctx, Handled};
 use crate::broker::Broker;
@@ -77,6 +77,18 @@ fn batch_failure(e: &BatchError) -> Failure {
         | BatchError::LastOffsetDelta { .. }
         | BatchError::ControlFromClient => Failure::code(E::InvalidRecord),
     }
+}
+
+/// Kafka's error for a batch the producer state refused. Kafka sends no message with these;
+/// the reason goes to the log.
+fn producer_failure(e: ProducerError) -> Failure {
+    tracing::debug!(reason = %e, "producer batch refused");
+    Failure::code(match e {
+        ProducerError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
+        ProducerError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+        ProducerError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+        ProducerError::CoordinatorFenced(_) => ResponseError::TransactionCoordinatorFenced,
+    })
 }
 
 pub(crate) async fn handle(ctx: &Ctx, req: ProduceRequest) -> Handled<ProduceResponse> {
@@ -252,7 +264,17 @@ fn append_one(
         AppendError::TooLarge(_) => Failure::code(ResponseError::RecordListTooLarge),
         AppendError::Malformed(_) => Failure::code(ResponseError::CorruptMessage),
         AppendError::Storage(_) => Failure::code(ResponseError::KafkaStorageError),
+        AppendError::Producer(e) => producer_failure(e),
     })?;
+    if info.duplicate {
+        // A retry of a batch already in the log: its original offsets, nothing written. Kafka
+        // reports the stored batch's timestamp as its append time.
+        return Ok((
+            (info.base_offset, info.last_offset),
+            info.max_timestamp,
+            info.log_start_offset,
+        ));
+    }
     broker
         .metrics
         .produced_records

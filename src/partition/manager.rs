@@ -289,6 +289,17 @@ let partition = Partition::new(Arc::clone(&name), id, index, log, Arc::clone(&se
         }
     }
 
+    /// Forgets idle producers everywhere (`producer.id.expiration.ms`).
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) {
+        let mut gone = 0;
+        for p in self.all() {
+            gone += p.remove_expired_producers(now_ms, expiration_ms);
+        }
+        if gone > 0 {
+            info!(producers = gone, "expired idle producer ids");
+        }
+    }
+
     /// One cleaner pass over every compacted partition that needs it. Returns the passes run.
     pub fn compact_all(&self, now_ms: i64, limits: pilgrimage_storage::CleanerLimits) -> usize {
         let mut ran = 0;

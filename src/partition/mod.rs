@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use pilgrimage_storage::{
-    AppendError, AppendInfo, Log, LogPosition, ReadError, ReadPlan, StorageError,
+    AbortedTxn, AppendError, AppendInfo, AppendOrigin, Log, LogPosition, ReadError, ReadPlan,
+    StorageError,
 };
 use tokio::sync::{Notify, watch};
 use tracing::error;
@@ -34,7 +35,8 @@ use waiters::Waiters;
 pub struct Watermarks {
     pub log_start: i64,
     pub high_watermark: i64,
-    /// Last stable offset: the high watermark until transactions exist.
+    /// Last stable offset: the first offset of the oldest open transaction, or the high
+    /// watermark.
     pub last_stable: i64,
     pub log_end: i64,
 }
@@ -116,17 +118,33 @@ impl Partition {
         self.leader_epoch.load(Ordering::Relaxed)
     }
 
-    /// Appends one validated batch. `sync` asks the flusher for an fsync now (acks=all).
+    /// Appends one validated batch from a producer. `sync` asks the flusher for an fsync now
+    /// (acks=all).
     pub fn append(
         &self,
         batch: &mut [u8],
         now_ms: i64,
         sync: bool,
     ) -> Result<AppendInfo, AppendError> {
+        self.append_from(batch, now_ms, sync, AppendOrigin::Client)
+    }
+
+    /// Appends one batch; `origin` decides the producer state checks (a coordinator writes
+    /// transaction markers and its own records).
+    pub fn append_from(
+        &self,
+        batch: &mut [u8],
+        now_ms: i64,
+        sync: bool,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo, AppendError> {
         let epoch = self.leader_epoch();
         let (info, due) = {
             let mut st = self.state.lock();
-            let info = st.log.append(batch, epoch, now_ms)?;
+            let info = st.log.append_from(batch, epoch, now_ms, origin)?;
+            if info.duplicate {
+                return Ok(info);
+            }
             // One replica: everything written is committed.
             st.high_watermark = info.end;
             (info, sync || st.log.flush_due(now_ms))
@@ -164,31 +182,51 @@ impl Partition {
     }
 
     pub fn watermarks(&self) -> Watermarks {
-        let st = self.state.lock();
+        Self::marks(&self.state.lock())
+    }
+
+    fn marks(st: &State) -> Watermarks {
+        let hw = st.high_watermark.offset;
         Watermarks {
             log_start: st.log.log_start_offset(),
-            high_watermark: st.high_watermark.offset,
-            last_stable: st.high_watermark.offset,
+            high_watermark: hw,
+            last_stable: st.log.first_unstable_offset().map_or(hw, |o| o.min(hw)),
             log_end: st.log.next_offset(),
         }
     }
 
-    /// Plans a read of committed data (below the high watermark). The plan runs without the lock.
+    /// Plans a read of committed data: below the high watermark, or for `read_committed` below
+    /// the last stable offset. The plan runs without the lock.
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one: bool,
+        read_committed: bool,
     ) -> Result<(ReadPlan, Watermarks), ReadError> {
-        let st = self.state.lock();
-        let marks = Watermarks {
-            log_start: st.log.log_start_offset(),
-            high_watermark: st.high_watermark.offset,
-            last_stable: st.high_watermark.offset,
-            log_end: st.log.next_offset(),
+        let mut st = self.state.lock();
+        let marks = Self::marks(&st);
+        let hw = st.high_watermark;
+        let upper = if read_committed {
+            st.log.last_stable(hw)
+        } else {
+            hw
         };
-        let plan = st.log.read(offset, max_bytes, st.high_watermark, min_one)?;
+        let plan = st.log.read(offset, max_bytes, upper, min_one)?;
         Ok((plan, marks))
+    }
+
+    /// Aborted transactions overlapping `[from, upper)` (`read_committed` fetches).
+    pub fn aborted_txns(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        self.state.lock().log.aborted_txns(from, upper)
+    }
+
+    /// Forgets producers idle longer than `producer.id.expiration.ms`.
+    pub(crate) fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.state
+            .lock()
+            .log
+            .remove_expired_producers(now_ms, expiration_ms)
     }
 
     /// Runs `f` with the log locked (rare operations: timestamp lookups, DeleteRecords).

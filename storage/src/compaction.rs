@@ -6,8 +6,12 @@
 //!                       └ offset map: key hash → latest offset (bounded)
 //!  rewrite every whole segment below the first uncleanable offset, in groups of at most
 //!  segment.bytes: drop records whose key has a later offset, drop tombstones past their
-//!  delete horizon (KIP-534), keep control batches, keep every batch's offsets and producer fields
+//!  delete horizon (KIP-534), drop the records of aborted transactions, keep control batches,
+//!  keep every batch's offsets and producer fields
 //! ```
+//! Transactions: cleaning stops at the last stable offset (open transactions are never
+//! touched), and records of aborted transactions neither enter the offset map nor survive a
+//! pass: an aborted write must not shadow the committed value of its key. Markers are kept.
 //! Three steps, so the partition lock is held only briefly:
 //! 1. [`Log::cleaning_plan`] (lock): decides whether the log is worth cleaning (dirty ratio,
 //!    `max.compaction.lag.ms`, a passed delete horizon) and snapshots the segments to clean.
@@ -79,6 +83,20 @@ pub struct CleaningPlan {
     index_interval_bytes: u64,
     delete_retention_ms: i64,
     now_ms: i64,
+    /// Aborted transactions by producer id: (first offset, marker offset).
+    aborted: HashMap<i64, Vec<(i64, i64)>>,
+}
+
+impl CleaningPlan {
+    /// Whether `h` is a batch of an aborted transaction.
+    fn is_aborted(&self, h: &view::BatchHeader) -> bool {
+        h.is_transactional()
+            && !h.is_control()
+            && self.aborted.get(&h.producer_id).is_some_and(|txns| {
+                txns.iter()
+                    .any(|&(first, last)| h.base_offset >= first && h.last_offset() < last)
+            })
+    }
 }
 
 /// One cleaned group of segments, written and fsynced, waiting to be swapped in.
@@ -153,7 +171,11 @@ impl Log {
             return None;
         }
         self.first_dirty = self.first_dirty.max(self.log_start_offset);
-        let (segs, total, dirty) = self.cleanable(now_ms, high_watermark);
+        // Never past the last stable offset: open transactions may still abort.
+        let upper = self
+            .first_unstable_offset()
+            .map_or(high_watermark, |o| o.min(high_watermark));
+        let (segs, total, dirty) = self.cleanable(now_ms, upper);
         if segs.is_empty() {
             return None;
         }
@@ -188,6 +210,15 @@ impl Log {
             index_interval_bytes: cfg.index_interval_bytes,
             delete_retention_ms: cfg.delete_retention_ms,
             now_ms,
+            aborted: {
+                let mut m: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+                for e in self.segments.values().flat_map(|s| s.txn_index.entries()) {
+                    m.entry(e.producer_id)
+                        .or_default()
+                        .push((e.first_offset, e.last_offset));
+                }
+                m
+            },
         })
     }
 
@@ -218,6 +249,14 @@ impl Log {
                 crate::checkpoint::sync_dir(&self.dir)?;
                 installed += 1;
                 continue;
+            }
+            // Aborted transactions indexed by the replaced segments move to the new one.
+            for (base, _) in &g.replaced {
+                if let Some(old) = self.segments.get(base) {
+                    for e in old.txn_index.entries() {
+                        seg.txn_index.append(*e);
+                    }
+                }
             }
             let swap = self
                 .dir
@@ -275,7 +314,7 @@ pub(crate) fn recover_interrupted(dir: &Path) -> Result<(), StorageError> {
                 continue;
             };
             if base >= first && base <= last {
-                for ext in ["log", "index", "timeindex"] {
+                for ext in ["log", "index", "timeindex", "txnindex"] {
                     let _ = std::fs::remove_file(dir.join(segment::file_name(base, ext)));
                 }
             }
@@ -421,7 +460,7 @@ impl CleaningPlan {
             let mut staged: Vec<(u128, i64)> = Vec::new();
             for_each_batch(seg, &mut throttle, |b| {
                 let h = b.header();
-                if h.is_control() || h.last_offset() < self.first_dirty {
+                if h.is_control() || h.last_offset() < self.first_dirty || self.is_aborted(h) {
                     return Ok(());
                 }
                 let codec = h.compression().map_err(|e| corrupt(seg, e.to_string()))?;
@@ -510,6 +549,14 @@ impl CleaningPlan {
                 let existing =
                     (h.attributes & ATTR_DELETE_HORIZON != 0).then_some(h.base_timestamp);
                 let expired = existing.is_some_and(|hz| hz <= self.now_ms);
+                if self.is_aborted(&h) {
+                    dropped += u64::from(h.records_count.max(0) as u32);
+                    // The producer's sequence state survives in an empty batch.
+                    let empty = empty_batch(b);
+                    let (nv, _) =
+                        BatchView::parse(&empty, 0).map_err(|e| corrupt(seg, e.to_string()))?;
+                    return out.append(&empty, nv.header());
+                }
                 let cap = decompressed_cap(b.records_bytes().len());
                 let mut tombstones = false;
                 let filtered = filter_batch(b, cap, None, |offset, r| {

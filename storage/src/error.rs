@@ -63,6 +63,9 @@ pub enum AppendError {
     Malformed(String),
     #[error("batch of {0} bytes does not fit in a segment")]
     TooLarge(usize),
+    /// Refused by the producer state: Kafka's error code is in the variant.
+    #[error(transparent)]
+    Producer(crate::producer_state::ProducerError),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

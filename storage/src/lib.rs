@@ -16,6 +16,9 @@
 //!   partition leader epoch rewritten by the broker. The file name is the base offset.
 //! - `.index`: 8-byte entries (relative offset u32, position u32), see [`index::offset`].
 //! - `.timeindex`: 12-byte entries (timestamp i64, relative offset u32), see [`index::time`].
+//! - `.txnindex`: aborted transactions whose marker is in the segment, see [`index::txn`].
+//! - `NNNNNNNNNNNNNNNNNNNN.snapshot`: producer state below that offset, see
+//!   [`producer_snapshot`] and [`producer_state`].
 //! - `leader-epoch-checkpoint`: see [`leader_epoch`].
 //!
 //! Checksums: batches carry their CRC32C (checked on recovery); indexes carry none and are
@@ -29,6 +32,9 @@ pub mod flush;
 pub mod index;
 pub mod leader_epoch;
 pub mod log;
+mod producer_log;
+pub mod producer_snapshot;
+pub mod producer_state;
 pub mod read;
 mod scan;
 mod segment;
@@ -37,5 +43,6 @@ pub use compaction::{Cleaned, CleanerLimits, CleaningPlan};
 pub use config::LogConfig;
 pub use error::{AppendError, ReadError, StorageError};
 pub use flush::FlushPlan;
-pub use log::{AppendInfo, Log, OpenOptions, RecoveryReport, RetentionReport};
+pub use log::{AppendInfo, AppendOrigin, Log, OpenOptions, RecoveryReport, RetentionReport};
+pub use producer_state::{AbortedTxn, ProducerEntry, ProducerError, ProducerStateManager};
 pub use read::{LogPosition, ReadPlan};

@@ -10,20 +10,35 @@
 //! unclean shutdown only segments from the one holding it onwards are CRC-scanned, and the
 //! torn tail, if any, is cut at the last whole, valid batch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use pilgrimage_protocol::batch::control::parse_marker;
 use pilgrimage_protocol::batch::validate;
-use pilgrimage_protocol::batch::view::{self, BatchView};
+use pilgrimage_protocol::batch::view::{self, BatchHeader, BatchView};
 use tracing::{info, warn};
 
 use crate::config::LogConfig;
 use crate::error::{AppendError, ReadError, StorageError};
 use crate::flush::FlushPlan;
 use crate::leader_epoch::LeaderEpochCache;
+use crate::producer_log::{ProducerCheck, producer_batch};
+use crate::producer_state::{Checked, Marker, ProducerBatch, ProducerStateManager};
 use crate::read::{LogPosition, ReadPlan};
 use crate::segment::{self, Segment};
+
+/// Who appends a batch: producer state checks differ (Kafka's `AppendOrigin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A producer: epochs, sequences, duplicates and transaction state are checked.
+    Client,
+    /// A coordinator of this node (transaction markers, group records): epochs and
+    /// coordinator epochs are checked, sequences are not.
+    Coordinator,
+    /// A follower copying its leader: nothing is checked, the state just follows.
+    Replication,
+}
 
 /// How to open a log.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +73,9 @@ pub struct AppendInfo {
     pub end: LogPosition,
     /// The log start offset at the time of the append (the produce response reports it).
     pub log_start_offset: i64,
+    /// The batch was a retry of one already in the log: nothing was written, and the offsets
+    /// are those of the original.
+    pub duplicate: bool,
 }
 
 /// What a retention pass removed.
@@ -84,6 +102,11 @@ pub struct Log {
     /// Earliest delete horizon (KIP-534) of a cleaned batch holding tombstones: when it passes,
     /// the log is worth cleaning again to drop them.
     pub(crate) earliest_delete_horizon: Option<i64>,
+    /// Idempotent and transactional producers of this partition.
+    pub(crate) producers: ProducerStateManager,
+    /// Where each open transaction starts (by first offset): the read bound of
+    /// `read_committed` fetches. Filled lazily for transactions older than a restart.
+    pub(crate) txn_positions: HashMap<i64, LogPosition>,
 }
 
 fn parse_base(name: &str, ext: &str) -> Option<i64> {
@@ -226,6 +249,8 @@ impl Log {
             epochs,
             first_dirty: log_start_offset,
             earliest_delete_horizon: None,
+            producers: ProducerStateManager::new(),
+            txn_positions: HashMap::new(),
         };
         if log.epochs.truncate_from_end(next_offset)
             | log.epochs.truncate_from_start(log_start_offset)
@@ -240,6 +265,7 @@ impl Log {
         if !opts.clean_shutdown {
             log.recovery_point = next_offset;
         }
+        log.load_producer_state()?;
         Ok((log, report))
     }
 
@@ -311,14 +337,26 @@ impl Log {
         }
     }
 
-    /// Appends one validated batch: assigns its offsets from the log end, stamps the leader
-    /// epoch (both outside the CRC), rolls the active segment if needed and writes the batch.
-    /// The batch is not yet durable: see [`Log::flush_plan`].
+    /// Appends one validated batch from a client: see [`Log::append_from`].
     pub fn append(
         &mut self,
         batch: &mut [u8],
         leader_epoch: i32,
         now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_from(batch, leader_epoch, now_ms, AppendOrigin::Client)
+    }
+
+    /// Appends one validated batch: checks it against the producer state (a duplicate is
+    /// answered with the original's offsets and not written), assigns its offsets from the log
+    /// end, stamps the leader epoch (both outside the CRC), rolls the active segment if needed
+    /// and writes the batch. The batch is not yet durable: see [`Log::flush_plan`].
+    pub fn append_from(
+        &mut self,
+        batch: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: AppendOrigin,
     ) -> Result<AppendInfo, AppendError> {
         self.check_online()?;
         let (view, rest) =
@@ -332,12 +370,25 @@ impl Log {
             return Err(AppendError::TooLarge(size as usize));
         }
         let base_offset = self.next_offset;
+        let producer = self.check_producer(&view, base_offset, origin)?;
+        if let ProducerCheck::Duplicate(m) = producer {
+            return Ok(AppendInfo {
+                base_offset: m.first_offset(),
+                last_offset: m.last_offset,
+                max_timestamp: m.timestamp,
+                records: 0,
+                end: self.end(),
+                log_start_offset: self.log_start_offset,
+                duplicate: true,
+            });
+        }
         view::set_base_offset(batch, base_offset);
         view::set_partition_leader_epoch(batch, leader_epoch);
         let mut h = header;
         h.base_offset = base_offset;
         h.partition_leader_epoch = leader_epoch;
         self.maybe_roll(size, h.last_offset(), now_ms)?;
+        let at = self.end();
         if self.epochs.assign(leader_epoch, base_offset) {
             self.epochs.persist()?;
         }
@@ -357,6 +408,7 @@ impl Log {
         self.next_offset = h.last_offset() + 1;
         self.unflushed_records += u64::from(h.records_count.max(0) as u32);
         self.oldest_unflushed_ms.get_or_insert(now_ms);
+        self.apply_producer(producer, &h, at);
         Ok(AppendInfo {
             base_offset,
             last_offset: h.last_offset(),
@@ -364,7 +416,95 @@ impl Log {
             records: h.records_count,
             end: self.end(),
             log_start_offset: self.log_start_offset,
+            duplicate: false,
         })
+    }
+
+    /// The name Kafka's messages give the partition: the directory name, `<topic>-<partition>`.
+    fn partition_name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Checks a batch against the producer state before it is written.
+    fn check_producer(
+        &self,
+        view: &BatchView<'_>,
+        base_offset: i64,
+        origin: AppendOrigin,
+    ) -> Result<ProducerCheck, AppendError> {
+        let h = view.header();
+        if h.producer_id < 0 {
+            return Ok(ProducerCheck::None);
+        }
+        let name = || self.partition_name();
+        if h.is_control() {
+            let m = parse_marker(view).map_err(|e| AppendError::Malformed(e.to_string()))?;
+            let marker = Marker {
+                producer_id: h.producer_id,
+                epoch: h.producer_epoch,
+                commit: m.commit,
+                coordinator_epoch: m.coordinator_epoch,
+                offset: base_offset,
+                timestamp: h.max_timestamp,
+            };
+            if origin != AppendOrigin::Replication {
+                self.producers.check_marker(&marker, &name())?;
+            }
+            return Ok(ProducerCheck::Marker(marker));
+        }
+        let b = producer_batch(h, base_offset);
+        if origin != AppendOrigin::Replication
+            && let Checked::Duplicate(m) =
+                self.producers
+                    .check(&b, &name(), origin == AppendOrigin::Client)?
+        {
+            return Ok(ProducerCheck::Duplicate(m));
+        }
+        Ok(ProducerCheck::Data(b))
+    }
+
+    /// Records a written batch in the producer state; `at` is where it starts.
+    pub(crate) fn apply_producer(
+        &mut self,
+        check: ProducerCheck,
+        h: &BatchHeader,
+        at: LogPosition,
+    ) {
+        match check {
+            ProducerCheck::None | ProducerCheck::Duplicate(_) => {}
+            ProducerCheck::Data(b) => {
+                let b = ProducerBatch {
+                    first_offset: h.base_offset,
+                    last_offset: h.last_offset(),
+                    ..b
+                };
+                let opens = b.transactional
+                    && self
+                        .producers
+                        .entry(b.producer_id)
+                        .is_none_or(|e| e.txn_first_offset.is_none());
+                self.producers.apply(&b);
+                if opens {
+                    self.txn_positions.insert(b.first_offset, at);
+                }
+            }
+            ProducerCheck::Marker(m) => {
+                let (done, aborted) = self.producers.apply_marker(&Marker {
+                    offset: h.base_offset,
+                    ..m
+                });
+                self.txn_positions.remove(&done.first_offset);
+                // The abort is indexed in the segment holding its marker.
+                if let Some(a) = aborted
+                    && let Some(seg) = self.segments.get_mut(&at.segment_base)
+                {
+                    seg.txn_index.append(a);
+                }
+            }
+        }
     }
 
     fn maybe_roll(
@@ -396,6 +536,8 @@ impl Log {
         if let Some(a) = self.segments.values_mut().next_back() {
             a.seal()?;
         }
+        // Producer state as of the new segment's start: a restart replays only from here.
+        self.take_snapshot(base)?;
         let seg = Segment::create(&self.dir, base, now_ms, self.config.index_interval_bytes)?;
         self.segments.insert(base, seg);
         Ok(())
@@ -687,8 +829,11 @@ impl Log {
                 }
             }
         }
-        if report.segments_deleted > 0 && self.epochs.truncate_from_start(self.log_start_offset) {
-            self.epochs.persist()?;
+        if report.segments_deleted > 0 {
+            if self.epochs.truncate_from_start(self.log_start_offset) {
+                self.epochs.persist()?;
+            }
+            self.producer_state_after_start_moved();
         }
         Ok(report)
     }
@@ -719,6 +864,7 @@ impl Log {
             if self.epochs.truncate_from_start(offset) {
                 self.epochs.persist()?;
             }
+            self.producer_state_after_start_moved();
         }
         Ok(self.log_start_offset)
     }
@@ -758,6 +904,8 @@ impl Log {
         if self.epochs.truncate_from_end(self.next_offset) {
             self.epochs.persist()?;
         }
+        // Producer state is rebuilt from a snapshot at or below the new end.
+        self.load_producer_state()?;
         Ok(())
     }
 
@@ -776,6 +924,7 @@ impl Log {
             }
         }
         self.recovery_point = self.next_offset;
+        self.take_snapshot(self.next_offset)?;
         Ok(())
     }
 

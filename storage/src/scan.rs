@@ -49,6 +49,18 @@ pub(crate) fn scan(
     verify: Verify,
     mut f: impl FnMut(u64, &BatchHeader),
 ) -> Result<ScanEnd, StorageError> {
+    scan_batches(src, start, verify, false, |p, h, _| f(p, h))
+}
+
+/// [`scan`], also handing over the whole bytes of every control batch when `controls` is set
+/// (producer state replay reads the markers).
+pub(crate) fn scan_batches(
+    src: Source<'_>,
+    start: u64,
+    verify: Verify,
+    controls: bool,
+    mut f: impl FnMut(u64, &BatchHeader, Option<&[u8]>),
+) -> Result<ScanEnd, StorageError> {
     let Source {
         file,
         path,
@@ -104,7 +116,10 @@ pub(crate) fn scan(
                 format!("batch of {size} bytes is torn: {remaining_file} remain"),
             );
         }
-        let need = if verify == Verify::Crc {
+        let is_control = buf
+            .get(at + view::ATTRIBUTES..at + view::ATTRIBUTES + 2)
+            .is_some_and(|a| i16::from_be_bytes([a[0], a[1]]) & view::ATTR_CONTROL != 0);
+        let need = if verify == Verify::Crc || (controls && is_control) {
             size as usize
         } else {
             HEADER_BYTES
@@ -112,7 +127,7 @@ pub(crate) fn scan(
         ensure(file, path, &mut buf, &mut buf_start, pos, need, file_len)?;
         let at = (pos - buf_start) as usize;
         let slice = &buf[at..at + need];
-        let header = if verify == Verify::Crc {
+        let header = if need == size as usize {
             let (v, _) = match BatchView::parse(slice, at) {
                 Ok(v) => v,
                 Err(e) => return stop(pos, e.to_string()),
@@ -146,7 +161,8 @@ pub(crate) fn scan(
         {
             return stop(pos, "offset outside the segment's range".into());
         }
-        f(pos, &header);
+        let whole = (controls && header.is_control()).then_some(slice);
+        f(pos, &header, whole);
         next_offset = header.last_offset() + 1;
         pos += size;
     }

@@ -12,7 +12,7 @@ use pilgrimage_protocol::batch::view::{BatchHeader, HEADER_BYTES};
 use tracing::warn;
 
 use crate::error::StorageError;
-use crate::index::{OffsetIndex, TimeIndex};
+use crate::index::{OffsetIndex, TimeIndex, TxnIndex};
 use crate::scan::{self, ScanEnd, Source, Verify};
 
 pub(crate) fn file_name(base_offset: i64, ext: &str) -> String {
@@ -30,6 +30,10 @@ pub(crate) struct Segment {
     pub(crate) synced_size: u64,
     pub(crate) index: OffsetIndex,
     pub(crate) time_index: TimeIndex,
+    /// Aborted transactions whose ABORT marker is in this segment.
+    pub(crate) txn_index: TxnIndex,
+    /// The `.txnindex` file was unreadable: the log rebuilds it from the markers.
+    pub(crate) txn_index_lost: bool,
     bytes_since_index: u64,
     /// Largest batch max timestamp (-1 when empty) and the last offset of its batch.
     pub(crate) max_timestamp: i64,
@@ -61,6 +65,8 @@ impl Segment {
             synced_size: size,
             index: OffsetIndex::new(dir.join(file_name(base_offset, "index")), base_offset),
             time_index: TimeIndex::new(dir.join(file_name(base_offset, "timeindex")), base_offset),
+            txn_index: TxnIndex::new(dir.join(file_name(base_offset, "txnindex"))),
+            txn_index_lost: false,
             bytes_since_index: 0,
             max_timestamp: -1,
             max_timestamp_batch_offset: base_offset,
@@ -114,7 +120,7 @@ impl Segment {
             .truncate(true)
             .open(&path)
             .map_err(|e| StorageError::io("create segment", &path, e))?;
-        for ext in ["index", "timeindex"] {
+        for ext in ["index", "timeindex", "txnindex"] {
             let _ = std::fs::remove_file(dir.join(file_name(base_offset, ext)));
         }
         // The new file's directory entry must be durable too, or an fsync of its data could
@@ -161,6 +167,13 @@ impl Segment {
             now_ms,
             index_interval_bytes,
         );
+        match TxnIndex::load(seg.txn_index.path().to_path_buf()) {
+            Ok(t) => seg.txn_index = t,
+            Err(why) => {
+                warn!(index = %seg.txn_index.path().display(), %why, "transaction index unreadable; rebuilding it");
+                seg.txn_index_lost = true;
+            }
+        }
         if recover {
             let end = seg.rebuild(Verify::Crc)?;
             let cut = end.stopped.map(|why| {
@@ -323,6 +336,9 @@ impl Segment {
         }
         self.index.persist()?;
         self.time_index.persist()?;
+        if self.txn_index.is_dirty() {
+            self.txn_index.persist()?;
+        }
         self.sealed = true;
         Ok(())
     }
@@ -339,12 +355,20 @@ impl Segment {
         if self.time_index.is_dirty() || !self.time_index.path().exists() {
             self.time_index.persist()?;
         }
+        if self.txn_index.is_dirty() {
+            self.txn_index.persist()?;
+        }
         Ok(())
     }
 
     /// Removes the segment's files. Readers holding the file keep reading it until they drop it.
     pub(crate) fn delete_files(&self) {
-        for p in [&self.path, self.index.path(), self.time_index.path()] {
+        for p in [
+            &self.path,
+            self.index.path(),
+            self.time_index.path(),
+            self.txn_index.path(),
+        ] {
             if let Err(e) = std::fs::remove_file(p)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -377,6 +401,7 @@ impl Segment {
         self.file
             .set_len(cut)
             .map_err(|e| StorageError::io("truncate", &self.path, e))?;
+        self.txn_index.truncate_from(offset);
         self.size = cut;
         self.synced_size = self.synced_size.min(cut);
         self.rebuild(Verify::Headers)?;

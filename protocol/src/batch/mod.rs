@@ -1,6 +1,7 @@
 //! Record batch v2: a zero-copy header view, record parsing, validation and a builder.
 
 pub mod builder;
+pub mod control;
 pub mod records;
 pub mod validate;
 pub mod view;

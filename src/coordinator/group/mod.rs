@@ -963,7 +963,7 @@ impl GroupCoordinator {
             let mut offset = p.watermarks().log_start;
             loop {
                 let (plan, marks) = p
-                    .read(offset, 8 << 20, true)
+                    .read(offset, 8 << 20, true, false)
                     .map_err(|_| E::CoordinatorLoadInProgress)?;
                 if offset >= marks.high_watermark {
                     break;

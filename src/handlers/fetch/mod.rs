@@ -18,10 +18,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use pilgrimage_protocol::batch::view::Batches;
 use pilgrimage_storage::ReadError;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -30,6 +31,7 @@ use self::session::{Mode, Plan, TopicKey, Wanted};
 use super::{Ctx, Handled, check_leader_epoch};
 use crate::broker::Broker;
 use crate::controller::MetadataImage;
+use crate::partition::Partition;
 
 /// One partition's answer, before grouping by topic.
 struct Answer {
@@ -245,10 +247,12 @@ fn read_partition(
         }
     }
     let max = usize::try_from(w.max_bytes).unwrap_or(0).min(limit);
-    let read = p.read(w.fetch_offset, max, min_one).map_err(|e| match e {
-        ReadError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-        ReadError::Storage(_) => ResponseError::KafkaStorageError,
-    });
+    let read = p
+        .read(w.fetch_offset, max, min_one, params.read_committed)
+        .map_err(|e| match e {
+            ReadError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            ReadError::Storage(_) => ResponseError::KafkaStorageError,
+        });
     let result = read.and_then(|(plan, marks)| {
         plan.execute()
             .map(|bytes| (bytes, marks))
@@ -261,7 +265,11 @@ fn read_partition(
             .with_last_stable_offset(marks.last_stable)
             .with_log_start_offset(marks.log_start)
             .with_preferred_read_replica((-1).into())
-            .with_aborted_transactions(params.read_committed.then(Vec::new))
+            .with_aborted_transactions(
+                params
+                    .read_committed
+                    .then(|| aborted_in(&p, w.fetch_offset, &bytes)),
+            )
             .with_records(Some(bytes)),
         Err(ResponseError::KafkaStorageError) if params.version <= 5 => {
             error_data(w.partition, ResponseError::NotLeaderOrFollower)
@@ -269,6 +277,27 @@ fn read_partition(
         Err(code) => error_data(w.partition, code),
     };
     answer
+}
+
+/// The aborted transactions a `read_committed` consumer needs for the batches in `bytes`
+/// (read from `from`): those whose range overlaps them.
+fn aborted_in(p: &Partition, from: i64, bytes: &Bytes) -> Vec<AbortedTransaction> {
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    let mut upper = from;
+    for b in Batches::new(bytes) {
+        let Ok(b) = b else { break };
+        upper = b.header().last_offset() + 1;
+    }
+    p.aborted_txns(from, upper)
+        .into_iter()
+        .map(|a| {
+            AbortedTransaction::default()
+                .with_producer_id(a.producer_id.into())
+                .with_first_offset(a.first_offset)
+        })
+        .collect()
 }
 
 fn respond(broker: &Broker, plan: &Plan, round: Round, params: &Params) -> FetchResponse {

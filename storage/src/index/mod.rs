@@ -8,9 +8,11 @@
 
 pub mod offset;
 pub mod time;
+pub mod txn;
 
 pub use offset::OffsetIndex;
 pub use time::TimeIndex;
+pub use txn::TxnIndex;
 
 use std::fs::OpenOptions;
 use std::io::Write;
