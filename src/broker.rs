@@ -11,6 +11,7 @@ use crate::controller::{
 };
 use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::group::consumer::TopicView;
+use crate::coordinator::txn::TxnCoordinator;
 use crate::handlers::fetch::session::FetchSessionCache;
 use crate::metrics::Metrics;
 use crate::partition::ReplicaManager;
@@ -29,6 +30,7 @@ pub struct Broker {
     pub metrics: Metrics,
     pub fetch_sessions: FetchSessionCache,
     pub groups: GroupCoordinator,
+    pub txns: TxnCoordinator,
 }
 
 impl Broker {

@@ -30,6 +30,7 @@ use crate::broker::Broker;
 use crate::config::{ConfigError, NodeConfig};
 use crate::controller::{Controller, ControllerError};
 use crate::coordinator::group::{GroupCoordinator, OFFSETS_TOPIC, Settings};
+use crate::coordinator::txn::{TXN_TOPIC, TxnCoordinator, TxnSettings};
 use crate::handlers::fetch::session::FetchSessionCache;
 use crate::metrics::Metrics;
 use crate::partition::ReplicaManager;
@@ -180,6 +181,7 @@ impl Node {
             "logs opened"
         );
         let groups = open_group_coordinator(&controller, &replicas, &config).await?;
+        let txns = open_txn_coordinator(&controller, &replicas, &config).await?;
 
         let listener =
             TcpListener::bind(config.listen)
@@ -216,6 +218,7 @@ impl Node {
                     .max(0) as usize,
             ),
             groups,
+            txns,
             config: Arc::clone(&config),
         });
         let shutdown = CancellationToken::new();
@@ -225,6 +228,7 @@ impl Node {
             shutdown.clone(),
         ));
         let mut tasks = background(&broker, &shutdown);
+        tasks.extend(txn_background(&broker, &shutdown));
         let http_addr = match config.http_listen {
             Some(addr) => {
                 let l = crate::http::bind(addr)
@@ -367,6 +371,106 @@ async fn open_group_coordinator(
         .map_err(|e| NodeError::Meta(format!("cannot load {OFFSETS_TOPIC}: {e:?}")))?;
     info!(records, "group coordinator loaded");
     Ok(groups)
+}
+
+/// Creates `__transaction_state` on first start and loads the transaction coordinator.
+async fn open_txn_coordinator(
+    controller: &Controller,
+    replicas: &Arc<ReplicaManager>,
+    config: &Arc<NodeConfig>,
+) -> Result<TxnCoordinator, NodeError> {
+    use crate::controller::topics::{Cluster, NewTopic, plan_create};
+    let mut image = controller.image();
+    if image.topic(TXN_TOPIC).is_none() {
+        let cluster = Cluster {
+            brokers: vec![config.node_id],
+            default_partitions: 1,
+            default_replication_factor: 1,
+        };
+        let rf = config
+            .int("transaction.state.log.replication.factor")
+            .clamp(1, cluster.brokers.len() as i64) as i16;
+        let topic = NewTopic {
+            name: TXN_TOPIC.to_string(),
+            num_partitions: config.int("transaction.state.log.num.partitions") as i32,
+            replication_factor: rf,
+            assignments: Vec::new(),
+            configs: vec![
+                ("cleanup.policy".into(), Some("compact".into())),
+                ("compression.type".into(), Some("uncompressed".into())),
+                (
+                    "segment.bytes".into(),
+                    Some(
+                        config
+                            .int("transaction.state.log.segment.bytes")
+                            .to_string(),
+                    ),
+                ),
+            ],
+        };
+        let (records, _) = plan_create(&image, &cluster, &topic)
+            .map_err(|e| NodeError::Meta(format!("cannot create {TXN_TOPIC}: {e:?}")))?;
+        image = controller.commit(records).await?;
+        replicas.reconcile(&image).await?;
+    }
+    let mut settings = TxnSettings::from_config(config);
+    settings.partitions = image
+        .topic(TXN_TOPIC)
+        .map_or(1, |t| t.partitions.len() as i32);
+    let txns = TxnCoordinator::new(settings, Arc::clone(replicas), config.node_id);
+    let ids = txns
+        .load()
+        .map_err(|e| NodeError::Meta(format!("cannot load {TXN_TOPIC}: {e:?}")))?;
+    info!(transactional_ids = ids, "transaction coordinator loaded");
+    Ok(txns)
+}
+
+/// The transaction coordinator's timers: prepared transactions left by a crash are finished at
+/// once; transactions past their timeout are aborted; idle transactional ids expire.
+fn txn_background(broker: &Arc<Broker>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+    let cfg = &broker.config;
+    let abort_every = Duration::from_millis(
+        cfg.int("transaction.abort.timed.out.transaction.cleanup.interval.ms")
+            .clamp(10, 86_400_000) as u64,
+    );
+    let expire_every = Duration::from_millis(
+        cfg.int("transaction.remove.expired.transaction.cleanup.interval.ms")
+            .clamp(10, 86_400_000) as u64,
+    );
+    let aborts = {
+        let broker = Arc::clone(broker);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            broker.txns.recover(&broker).await;
+            let mut tick = tokio::time::interval(abort_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = shutdown.cancelled() => return,
+                }
+                broker.txns.abort_timed_out(&broker).await;
+            }
+        })
+    };
+    let expiry = {
+        let broker = Arc::clone(broker);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(expire_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = shutdown.cancelled() => return,
+                }
+                broker.txns.expire_ids();
+            }
+        })
+    };
+    vec![aborts, expiry]
 }
 
 /// Retention, checkpoints and time-based flushes.

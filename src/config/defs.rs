@@ -421,6 +421,69 @@ pub static BROKER: &[Def] = &[
         "Server-side assignors; the first is the default."
     ),
     def!(
+        "transaction.state.log.num.partitions",
+        Int,
+        Some("50"),
+        Check::AtLeast(1),
+        "Partitions of __transaction_state; fixed once the topic exists."
+    ),
+    def!(
+        "transaction.state.log.replication.factor",
+        Short,
+        Some("3"),
+        Check::AtLeast(1),
+        "Replication factor of __transaction_state (capped at the brokers present)."
+    ),
+    def!(
+        "transaction.state.log.segment.bytes",
+        Int,
+        Some("104857600"),
+        Check::AtLeast(1048576),
+        "segment.bytes of __transaction_state."
+    ),
+    def!(
+        "transaction.state.log.min.isr",
+        Int,
+        Some("2"),
+        Check::AtLeast(1),
+        "min.insync.replicas of __transaction_state."
+    ),
+    def!(
+        "transaction.max.timeout.ms",
+        Int,
+        Some("900000"),
+        Check::AtLeast(1),
+        "Longest transaction.timeout.ms a producer may ask for (INVALID_TRANSACTION_TIMEOUT beyond)."
+    ),
+    def!(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        Int,
+        Some("10000"),
+        Check::AtLeast(1),
+        "How often transactions past their timeout are aborted."
+    ),
+    def!(
+        "transactional.id.expiration.ms",
+        Int,
+        Some("604800000"),
+        Check::AtLeast(1),
+        "How long an idle transactional id is kept."
+    ),
+    def!(
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        Int,
+        Some("3600000"),
+        Check::AtLeast(1),
+        "How often idle transactional ids are removed."
+    ),
+    def!(
+        "transaction.partition.verification.enable",
+        Boolean,
+        Some("true"),
+        Check::Any,
+        "Check that a partition is in its producer's transaction before the first transactional write (KIP-890)."
+    ),
+    def!(
         "log.cleaner.enable",
         Boolean,
         Some("true"),

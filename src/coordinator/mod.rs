@@ -1,3 +1,4 @@
-//! Coordinators: state machines for groups (and, later, transactions) kept in internal topics.
+//! Coordinators: state machines for groups and transactions kept in internal topics.
 
 pub mod group;
+pub mod txn;

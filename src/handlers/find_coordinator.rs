@@ -1,6 +1,6 @@
 //! FindCoordinator (key 10, v0-6): the node that leads a group's `__consumer_offsets`
-//! partition (this node, on a single-node cluster). Transaction coordinators are not served
-//! yet: their keys get COORDINATOR_NOT_AVAILABLE, which clients retry.
+//! partition, or a transactional id's `__transaction_state` partition (this node, on a
+//! single-node cluster). Share groups are not served: COORDINATOR_NOT_AVAILABLE.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -16,14 +16,10 @@ const SHARE: i8 = 2;
 /// (node id, host, port) or an error with its message.
 fn locate(ctx: &Ctx, key_type: i8) -> Result<(i32, String, i32), (ResponseError, &'static str)> {
     match key_type {
-        GROUP => {
+        GROUP | TRANSACTION => {
             let (host, port) = &ctx.broker.advertised;
             Ok((ctx.broker.node_id, host.clone(), i32::from(*port)))
         }
-        TRANSACTION => Err((
-            ResponseError::CoordinatorNotAvailable,
-            "transactions are not served by this node yet",
-        )),
         SHARE if ctx.version >= 6 => Err((
             ResponseError::CoordinatorNotAvailable,
             "share groups are not served by this node",

@@ -18,6 +18,7 @@ pub mod offset_for_leader_epoch;
 mod ops;
 pub mod produce;
 pub mod topics;
+pub mod txn;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -122,7 +123,13 @@ apis! {
     CreateTopics: CreateTopicsRequest => topics::create_topics::handle, advertise 2..=7, accept 2..=7;
     DeleteTopics: DeleteTopicsRequest => topics::delete_topics::handle, advertise 1..=6, accept 1..=6;
     DeleteRecords: DeleteRecordsRequest => topics::delete_records::handle, advertise 0..=2, accept 0..=2;
+    InitProducerId: InitProducerIdRequest => txn::init_producer_id::handle, advertise 0..=5, accept 0..=5;
     OffsetForLeaderEpoch: OffsetForLeaderEpochRequest => offset_for_leader_epoch::handle, advertise 2..=4, accept 2..=4;
+    AddPartitionsToTxn: AddPartitionsToTxnRequest => txn::add_partitions_to_txn::handle, advertise 0..=5, accept 0..=5;
+    AddOffsetsToTxn: AddOffsetsToTxnRequest => txn::add_offsets_to_txn::handle, advertise 0..=4, accept 0..=4;
+    EndTxn: EndTxnRequest => txn::end_txn::handle, advertise 0..=4, accept 0..=4;
+    WriteTxnMarkers: WriteTxnMarkersRequest => txn::write_txn_markers::handle, advertise 1..=1, accept 1..=1;
+    TxnOffsetCommit: TxnOffsetCommitRequest => txn::txn_offset_commit::handle, advertise 0..=4, accept 0..=4;
     DescribeConfigs: DescribeConfigsRequest => configs::describe_configs::handle, advertise 1..=4, accept 1..=4;
     AlterConfigs: AlterConfigsRequest => configs::alter_configs::handle, advertise 0..=2, accept 0..=2;
     DescribeLogDirs: DescribeLogDirsRequest => cluster::describe_log_dirs::handle, advertise 1..=4, accept 1..=4;
@@ -131,6 +138,9 @@ apis! {
     IncrementalAlterConfigs: IncrementalAlterConfigsRequest => configs::incremental_alter_configs::handle, advertise 0..=1, accept 0..=1;
     OffsetDelete: OffsetDeleteRequest => group::offset_delete::handle, advertise 0..=0, accept 0..=0;
     DescribeCluster: DescribeClusterRequest => cluster::describe_cluster::handle, advertise 0..=2, accept 0..=2;
+    DescribeProducers: DescribeProducersRequest => txn::describe_producers::handle, advertise 0..=0, accept 0..=0;
+    DescribeTransactions: DescribeTransactionsRequest => txn::describe_transactions::handle, advertise 0..=0, accept 0..=0;
+    ListTransactions: ListTransactionsRequest => txn::list_transactions::handle, advertise 0..=2, accept 0..=2;
     ConsumerGroupHeartbeat: ConsumerGroupHeartbeatRequest => group::consumer_group_heartbeat::handle, advertise 0..=1, accept 0..=1;
     ConsumerGroupDescribe: ConsumerGroupDescribeRequest => group::consumer_group_describe::handle, advertise 0..=1, accept 0..=1;
     DescribeTopicPartitions: DescribeTopicPartitionsRequest => cluster::describe_topic_partitions::handle, advertise 0..=0, accept 0..=0;

@@ -100,6 +100,11 @@ pub(crate) async fn handle(ctx: &Ctx, req: ProduceRequest) -> Handled<ProduceRes
     let image = (ctx.version >= 13).then(|| broker.controller.image());
     let admin_client = ctx.header.client_id.as_deref() == Some("__admin_client");
 
+    let txn = Txn {
+        id: req.transactional_id.as_ref().map(|t| t.as_str()),
+        version: ctx.version,
+    };
+    let request_error = check_transactional(&req, txn.id);
     let mut any_error = false;
     let mut waits: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -120,6 +125,8 @@ pub(crate) async fn handle(ctx: &Ctx, req: ProduceRequest) -> Handled<ProduceRes
         for pd in topic.partition_data {
             let result = if !acks_valid {
                 Err(Failure::code(ResponseError::InvalidRequiredAcks))
+            } else if let Some(code) = request_error {
+                Err(Failure::code(code))
             } else {
                 match name.as_deref() {
                     None => Err(Failure::code(unknown)),
@@ -129,7 +136,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: ProduceRequest) -> Handled<ProduceRes
                     }),
                     Some(n) => match broker.replicas.get(n, pd.index) {
                         None => Err(Failure::code(unknown)),
-                        Some(p) => append_one(broker, &p, pd.records, now, acks).map(
+                        Some(p) => append_one(broker, &p, pd.records, now, acks, txn).map(
                             |(base, append_time, start)| {
                                 if acks == -1 {
                                     waits.push((responses.len(), parts.len(), p, base.1 + 1));
@@ -223,14 +230,93 @@ pub(crate) async fn handle(ctx: &Ctx, req: ProduceRequest) -> Handled<ProduceRes
     }))
 }
 
+/// The transactional id of a produce request and the request's version.
+#[derive(Debug, Clone, Copy)]
+struct Txn<'a> {
+    id: Option<&'a str>,
+    version: i16,
+}
+
+/// Request-wide checks of transactional batches (Kafka's `ProduceRequest` and
+/// `ReplicaManager`): they need a transactional id, and one producer id.
+fn check_transactional(req: &ProduceRequest, id: Option<&str>) -> Option<ResponseError> {
+    use pilgrimage_protocol::batch::view::{
+        ATTR_TRANSACTIONAL, ATTRIBUTES, HEADER_BYTES, PRODUCER_ID,
+    };
+    let mut pids = std::collections::BTreeSet::new();
+    for t in &req.topic_data {
+        for pd in &t.partition_data {
+            let Some(r) = pd.records.as_ref().filter(|r| r.len() >= HEADER_BYTES) else {
+                continue;
+            };
+            let attrs = i16::from_be_bytes([r[ATTRIBUTES], r[ATTRIBUTES + 1]]);
+            if attrs & ATTR_TRANSACTIONAL != 0 {
+                let mut pid = [0u8; 8];
+                pid.copy_from_slice(&r[PRODUCER_ID..PRODUCER_ID + 8]);
+                pids.insert(i64::from_be_bytes(pid));
+            }
+        }
+    }
+    if pids.is_empty() {
+        None
+    } else if id.is_none() {
+        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if pids.len() > 1 {
+        Some(ResponseError::InvalidProducerIdMapping)
+    } else {
+        None
+    }
+}
+
+/// Kafka's answer when a transactional batch cannot be verified against its transaction
+/// (`ReplicaManager` after `AddPartitionsToTxnManager`).
+fn verification_failure(e: ResponseError, version: i16) -> Failure {
+    use ResponseError as E;
+    match e {
+        E::TransactionAbortable if version <= 10 => Failure {
+            code: E::InvalidTxnState,
+            message: Some("Partition was not added to the transaction".into()),
+        },
+        E::TransactionAbortable => Failure::code(E::TransactionAbortable),
+        E::ProducerFenced => Failure::code(E::InvalidProducerEpoch),
+        E::ConcurrentTransactions
+        | E::CoordinatorNotAvailable
+        | E::CoordinatorLoadInProgress
+        | E::NotCoordinator => Failure {
+            code: E::NotEnoughReplicas,
+            message: Some(format!(
+                "Unable to verify the partition has been added to the transaction. Underlying error: {}",
+                error_name(e)
+            )),
+        },
+        other => Failure::code(other),
+    }
+}
+
+/// Kafka's upper-case name of an error (`Errors.name()`).
+fn error_name(e: ResponseError) -> String {
+    let debug = format!("{e:?}");
+    let mut out = String::with_capacity(debug.len() + 8);
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
 /// Validates, converts if the topic demands it, and appends one partition's batch. Returns
-/// ((base offset, last offset), log append time, log start offset).
+/// ((base offset, last offset), log append time, log start offset). A transactional batch that
+/// opens its producer's transaction in this partition is first verified against the
+/// transaction coordinator (KIP-890), atomically with the append.
 fn append_one(
     broker: &Broker,
     p: &Partition,
     records: Option<Bytes>,
     now: i64,
     acks: i16,
+    txn: Txn<'_>,
 ) -> Result<((i64, i64), i64, i64), Failure> {
     let records = records.ok_or_else(|| Failure::code(ResponseError::InvalidRecord))?;
     let settings = p.settings();
@@ -244,7 +330,8 @@ fn append_one(
         }),
     };
     let view = validate_produce(&records, &opts).map_err(|e| batch_failure(&e))?;
-    let source = view.header().compression().map_err(|e| batch_failure(&e))?;
+    let header = *view.header();
+    let source = header.compression().map_err(|e| batch_failure(&e))?;
     let mut batch = match settings.compression {
         Some(target) if target != source => {
             let out = recompress(&view, target, decompressed_cap(view.records_bytes().len()))
@@ -260,12 +347,31 @@ fn append_one(
         set_log_append_time(&mut batch, now);
     }
     let size = batch.len() as u64;
-    let info = p.append(&mut batch, now, acks == -1).map_err(|e| match e {
-        AppendError::TooLarge(_) => Failure::code(ResponseError::RecordListTooLarge),
-        AppendError::Malformed(_) => Failure::code(ResponseError::CorruptMessage),
-        AppendError::Storage(_) => Failure::code(ResponseError::KafkaStorageError),
-        AppendError::Producer(e) => producer_failure(e),
-    })?;
+    let append = |batch: &mut Vec<u8>| {
+        p.append(batch, now, acks == -1).map_err(|e| match e {
+            AppendError::TooLarge(_) => Failure::code(ResponseError::RecordListTooLarge),
+            AppendError::Malformed(_) => Failure::code(ResponseError::CorruptMessage),
+            AppendError::Storage(_) => Failure::code(ResponseError::KafkaStorageError),
+            AppendError::Producer(e) => producer_failure(e),
+        })
+    };
+    let appended = match txn.id {
+        Some(id)
+            if header.is_transactional()
+                && !p.producer_txn_open(header.producer_id, header.producer_epoch) =>
+        {
+            let tp = (p.topic.to_string(), p.index);
+            broker
+                .txns
+                .with_verified(id, header.producer_id, header.producer_epoch, &tp, || {
+                    append(&mut batch)
+                })
+                .map_err(|e| verification_failure(e, txn.version))
+                .and_then(|r| r)
+        }
+        _ => append(&mut batch),
+    };
+    let info = appended?;
     if info.duplicate {
         // A retry of a batch already in the log: its original offsets, nothing written. Kafka
         // reports the stored batch's timestamp as its append time.

@@ -216,6 +216,17 @@ impl Partition {
         Ok((plan, marks))
     }
 
+    /// Whether `producer_id` has a transaction open here with this epoch (its next
+    /// transactional batches need no verification).
+    pub fn producer_txn_open(&self, producer_id: i64, epoch: i16) -> bool {
+        self.state
+            .lock()
+            .log
+            .producer_state()
+            .entry(producer_id)
+            .is_some_and(|e| e.epoch == epoch && e.txn_first_offset.is_some())
+    }
+
     /// Aborted transactions overlapping `[from, upper)` (`read_committed` fetches).
     pub fn aborted_txns(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
         self.state.lock().log.aborted_txns(from, upper)

@@ -975,6 +975,30 @@ impl ClassicGroup {
         Ok(())
     }
 
+    /// Checks a transactional offset commit (TxnOffsetCommit, KIP-447): a commit with no
+    /// member information is accepted in any state; with some, the member and generation must
+    /// match. A rebalance in progress does not refuse it.
+    pub fn validate_txn_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), E> {
+        if self.state == State::Dead {
+            return Err(E::CoordinatorNotAvailable);
+        }
+        if generation < 0 && self.state == State::Empty {
+            return Ok(());
+        }
+        if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            self.validate_member(member_id, instance_id)?;
+            if generation != self.generation {
+                return Err(E::IllegalGeneration);
+            }
+        }
+        Ok(())
+    }
+
     /// Expires sessions, pending members and phase deadlines.
     pub fn tick(&mut self, now: i64) -> Vec<Effect> {
         let mut fx = Vec::new();

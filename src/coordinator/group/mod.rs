@@ -20,6 +20,7 @@ pub mod consumer;
 pub mod consumer_protocol;
 pub mod offsets;
 pub mod records;
+pub mod txn_offsets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -112,6 +113,8 @@ struct Shard {
     persisted: HashMap<String, ConsumerGroupValue>,
     joins: HashMap<Waiter, oneshot::Sender<JoinResult>>,
     syncs: HashMap<Waiter, oneshot::Sender<SyncResult>>,
+    /// Offsets of open transactions, waiting for their markers.
+    pending_txn: txn_offsets::PendingTxnOffsets,
 }
 
 /// One offset to commit.
@@ -503,6 +506,9 @@ impl GroupCoordinator {
                 values.push(((o.topic, o.partition), v));
             }
             let durable = self.append(idx, &records)?;
+            for (k, _) in &values {
+                s.supersede_pending(group, k);
+            }
             let stored = s.offsets.entry(group.to_string()).or_default();
             for (k, v) in values {
                 stored.insert(k, v);
@@ -551,6 +557,14 @@ impl GroupCoordinator {
                 by_topic.into_iter().collect()
             }
         }
+    }
+
+    /// Partitions of `group` with transactional offsets still pending (OffsetFetch with
+    /// `require_stable` answers UNSTABLE_OFFSET_COMMIT for them).
+    pub fn unstable(&self, group: &str, tps: &[(String, i32)]) -> Vec<bool> {
+        let (_, shard) = self.shard(group);
+        let s = shard.lock();
+        tps.iter().map(|tp| s.has_pending(group, tp)).collect()
     }
 
     /// Validates an OffsetFetch v9 member of a consumer group.
@@ -936,7 +950,11 @@ impl GroupCoordinator {
                     }
                 }
                 let empty = s.groups.get(&id).is_none_or(Group::is_empty);
-                if empty && !s.offsets.contains_key(&id) && s.groups.remove(&id).is_some() {
+                if empty
+                    && !s.offsets.contains_key(&id)
+                    && !s.group_has_pending(&id)
+                    && s.groups.remove(&id).is_some()
+                {
                     s.persisted.remove(&id);
                     records.push((Key::ClassicGroup { group: id.clone() }, None));
                     records.push((Key::ConsumerGroup { group: id.clone() }, None));
@@ -982,8 +1000,15 @@ impl GroupCoordinator {
                     offset = h.last_offset() + 1;
                     progressed = true;
                     if h.is_control() {
+                        // A transaction marker: its staged offsets become committed or go.
+                        if h.producer_id >= 0
+                            && let Ok(m) = pilgrimage_protocol::batch::control::parse_marker(&b)
+                        {
+                            s.end_txn(h.producer_id, m.commit);
+                        }
                         continue;
                     }
+                    let txn = (h.is_transactional() && h.producer_id >= 0).then_some(h.producer_id);
                     let Ok(codec) = h.compression() else { continue };
                     let Ok(body) = codec::decompress_to_vec(codec, b.records_bytes(), 64 << 20)
                     else {
@@ -994,8 +1019,23 @@ impl GroupCoordinator {
                         let Some(key) = r.key.and_then(Key::decode) else {
                             continue;
                         };
-                        self.replay(&mut s, key, r.value, now);
                         loaded += 1;
+                        if let (
+                            Some(pid),
+                            Key::Offset {
+                                group,
+                                topic,
+                                partition,
+                            },
+                            Some(v),
+                        ) = (txn, &key, r.value)
+                        {
+                            if let Ok(v) = serde_json::from_slice::<OffsetValue>(v) {
+                                s.stage_txn_offset(pid, group, (topic.clone(), *partition), v);
+                            }
+                            continue;
+                        }
+                        self.replay(&mut s, key, r.value, now);
                     }
                 }
                 if !progressed {
@@ -1017,10 +1057,9 @@ impl GroupCoordinator {
                 Some(v),
             ) => {
                 if let Ok(v) = serde_json::from_slice::<OffsetValue>(v) {
-                    s.offsets
-                        .entry(group)
-                        .or_default()
-                        .insert((topic, partition), v);
+                    let tp = (topic, partition);
+                    s.supersede_pending(&group, &tp);
+                    s.offsets.entry(group).or_default().insert(tp, v);
                 }
             }
             (
@@ -1031,8 +1070,10 @@ impl GroupCoordinator {
                 },
                 None,
             ) => {
+                let tp = (topic, partition);
+                s.supersede_pending(&group, &tp);
                 if let Some(o) = s.offsets.get_mut(&group) {
-                    o.remove(&(topic, partition));
+                    o.remove(&tp);
                 }
             }
             (Key::ClassicGroup { group }, Some(v)) => {

@@ -1,5 +1,11 @@
 //! OffsetFetch (key 9, v1-9): one group (v1-7) or several (v8+). Unknown groups and partitions
-//! without a commit answer offset -1 and metadata "", as Kafka does.
+//! without a commit answer offset -1 and metadata "", as Kafka does. Offsets of open
+//! transactions are never shown; with `require_stable` (v7+, read_committed consumers) a
+//! partition that has one answers UNSTABLE_OFFSET_COMMIT, which clients retry.
+
+use std::collections::HashSet;
+
+use kafka_protocol::error::ResponseError;
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -12,18 +18,41 @@ use crate::coordinator::group::FetchedOffsets;
 use crate::coordinator::group::records::OffsetValue;
 use crate::handlers::{Ctx, Handled};
 
+/// The group's offsets, and the partitions that must answer UNSTABLE_OFFSET_COMMIT.
 fn fetch(
     ctx: &Ctx,
     group: &str,
     member: Option<&str>,
     epoch: i32,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> Result<FetchedOffsets, i16> {
+    require_stable: bool,
+) -> Result<(FetchedOffsets, HashSet<(String, i32)>), i16> {
     ctx.broker
         .groups
         .validate_fetch(group, member, epoch)
         .map_err(|e| e.code())?;
-    Ok(ctx.broker.groups.fetch(group, topics))
+    let found = ctx.broker.groups.fetch(group, topics);
+    let mut unstable = HashSet::new();
+    if require_stable {
+        let tps: Vec<(String, i32)> = found
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(|(p, _)| (t.clone(), *p)))
+            .collect();
+        for (tp, u) in tps.iter().zip(ctx.broker.groups.unstable(group, &tps)) {
+            if u {
+                unstable.insert(tp.clone());
+            }
+        }
+    }
+    Ok((found, unstable))
+}
+
+fn unstable_code(unstable: &HashSet<(String, i32)>, t: &str, p: i32) -> i16 {
+    if unstable.contains(&(t.to_string(), p)) {
+        ResponseError::UnstableOffsetCommit.code()
+    } else {
+        0
+    }
 }
 
 fn fields(v: &Option<OffsetValue>) -> (i64, i32, String) {
@@ -56,26 +85,33 @@ pub(crate) async fn handle(ctx: &Ctx, req: OffsetFetchRequest) -> Handled<Offset
                     g.member_id.as_deref(),
                     g.member_epoch,
                     topics,
+                    req.require_stable,
                 ) {
                     Err(code) => out.with_error_code(code),
-                    Ok(found) => out.with_topics(
+                    Ok((found, unstable)) => out.with_topics(
                         found
                             .into_iter()
                             .map(|(t, ps)| {
+                                let parts = ps
+                                    .iter()
+                                    .map(|(p, val)| {
+                                        let code = unstable_code(&unstable, &t, *p);
+                                        let (o, e, m) = if code == 0 {
+                                            fields(val)
+                                        } else {
+                                            fields(&None)
+                                        };
+                                        OffsetFetchResponsePartitions::default()
+                                            .with_partition_index(*p)
+                                            .with_committed_offset(o)
+                                            .with_committed_leader_epoch(e)
+                                            .with_metadata(Some(s(m)))
+                                            .with_error_code(code)
+                                    })
+                                    .collect();
                                 OffsetFetchResponseTopics::default()
                                     .with_name(s(t).into())
-                                    .with_partitions(
-                                        ps.iter()
-                                            .map(|(p, val)| {
-                                                let (o, e, m) = fields(val);
-                                                OffsetFetchResponsePartitions::default()
-                                                    .with_partition_index(*p)
-                                                    .with_committed_offset(o)
-                                                    .with_committed_leader_epoch(e)
-                                                    .with_metadata(Some(s(m)))
-                                            })
-                                            .collect(),
-                                    )
+                                    .with_partitions(parts)
                             })
                             .collect(),
                     ),
@@ -95,29 +131,36 @@ pub(crate) async fn handle(ctx: &Ctx, req: OffsetFetchRequest) -> Handled<Offset
         .flatten()
         .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
         .collect();
-    match fetch(ctx, req.group_id.as_str(), None, -1, topics) {
-        Ok(found) => Handled::Now(
+    let require_stable = v >= 7 && req.require_stable;
+    match fetch(ctx, req.group_id.as_str(), None, -1, topics, require_stable) {
+        Ok((found, unstable)) => Handled::Now(
             OffsetFetchResponse::default().with_topics(
                 found
                     .into_iter()
                     .map(|(t, ps)| {
+                        let parts = ps
+                            .iter()
+                            .map(|(p, val)| {
+                                let code = unstable_code(&unstable, &t, *p);
+                                let (o, e, m) = if code == 0 {
+                                    fields(val)
+                                } else {
+                                    fields(&None)
+                                };
+                                let mut r = OffsetFetchResponsePartition::default()
+                                    .with_partition_index(*p)
+                                    .with_committed_offset(o)
+                                    .with_metadata(Some(s(m)))
+                                    .with_error_code(code);
+                                if v >= 5 {
+                                    r = r.with_committed_leader_epoch(e);
+                                }
+                                r
+                            })
+                            .collect();
                         OffsetFetchResponseTopic::default()
                             .with_name(s(t).into())
-                            .with_partitions(
-                                ps.iter()
-                                    .map(|(p, val)| {
-                                        let (o, e, m) = fields(val);
-                                        let mut r = OffsetFetchResponsePartition::default()
-                                            .with_partition_index(*p)
-                                            .with_committed_offset(o)
-                                            .with_metadata(Some(s(m)));
-                                        if v >= 5 {
-                                            r = r.with_committed_leader_epoch(e);
-                                        }
-                                        r
-                                    })
-                                    .collect(),
-                            )
+                            .with_partitions(parts)
                     })
                     .collect(),
             ),
