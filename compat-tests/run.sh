@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Pilgrimage compat suite: clients no one here wrote (kcat, kafka-python, aiokafka, kafkajs)
-# against a freshly started node.
+# Pilgrimage compat suite: clients no one here wrote (kcat, kafka-python, aiokafka,
+# confluent-kafka-python, kafkajs) against a freshly started node.
 #
 #   compat-tests/run.sh [path-to-pilgrimage-binary]     (default: target/debug/pilgrimage)
 #
@@ -11,7 +11,8 @@
 # installed client cannot run prints SKIP with the reason (neither passes nor fails). Exits non-zero
 # if any scenario failed that is not allow-listed, or if the node did not stop cleanly.
 #
-# Environment: COMPAT_CLIENTS="kcat python aiokafka js" picks the clients to run (default: all).
+# Environment: COMPAT_CLIENTS="kcat python aiokafka confluent js" picks the clients to run
+# (default: all).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,7 +22,7 @@ if [[ $# -ge 1 ]]; then
 else
     BIN=$ROOT/target/debug/pilgrimage
 fi
-CLIENTS=${COMPAT_CLIENTS:-kcat python aiokafka js}
+CLIENTS=${COMPAT_CLIENTS:-kcat python aiokafka confluent js}
 ALLOW_LIST=$HERE/allow-list.txt
 VENV=$HERE/.venv
 
@@ -81,9 +82,9 @@ install_js() {
 for c in $CLIENTS; do
     case $c in
     kcat) install_kcat ;;
-    python | aiokafka) install_python ;; # one venv for both
+    python | aiokafka | confluent) install_python ;; # one venv for the three
     js) install_js ;;
-    *) die "unknown client '$c' in COMPAT_CLIENTS (kcat, python, aiokafka, js)" ;;
+    *) die "unknown client '$c' in COMPAT_CLIENTS (kcat, python, aiokafka, confluent, js)" ;;
     esac
 done
 
@@ -260,6 +261,7 @@ for c in $CLIENTS; do
     kcat) run_client kcat bash "$HERE/kcat/scenarios.sh" "$BOOTSTRAP" ;;
     python) run_client python "$VENV/bin/python" "$HERE/python/test_kafka_python.py" "$BOOTSTRAP" ;;
     aiokafka) run_client aiokafka "$VENV/bin/python" "$HERE/python/test_aiokafka.py" "$BOOTSTRAP" ;;
+    confluent) run_client confluent "$VENV/bin/python" "$HERE/python/test_confluent_kafka.py" "$BOOTSTRAP" ;;
     js) run_client js node "$HERE/js/test_kafkajs.js" "$BOOTSTRAP" ;;
     esac
 done

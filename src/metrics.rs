@@ -28,6 +28,8 @@ pub struct Metrics {
     pub produced_records: Counter,
     pub produced_bytes: Counter,
     pub produce_errors: Counter,
+    /// Retried batches answered with the offsets they were first written at.
+    pub duplicate_batches: Counter,
     pub fetched_bytes: Counter,
     requests: Vec<Counter>,
 }
@@ -40,6 +42,7 @@ impl Default for Metrics {
             produced_records: Counter::default(),
             produced_bytes: Counter::default(),
             produce_errors: Counter::default(),
+            duplicate_batches: Counter::default(),
             fetched_bytes: Counter::default(),
             requests: (0..API_KEYS).map(|_| Counter::default()).collect(),
         }
@@ -86,6 +89,11 @@ impl Metrics {
             "pilgrimage_produce_errors_total",
             "Produce partitions answered with an error.",
             self.produce_errors.get(),
+        );
+        counter(
+            "pilgrimage_produce_duplicate_batches_total",
+            "Retried idempotent batches answered with their original offsets, not written again.",
+            self.duplicate_batches.get(),
         );
         counter(
             "pilgrimage_fetched_bytes_total",

@@ -607,6 +607,198 @@ async function groupAdmin() {
   })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+// A transactional producer as kafkajs wants it: idempotent, one request in flight.
+function txnProducer(transactionalId) {
+  return kafka.producer({
+    transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    transactionTimeout: 60000,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
+}
+
+const txnValue = (tag, p, i) => `${tag} p${p} #${String(i).padStart(3, '0')}`
+
+// Sends perPartition records to each of 3 partitions in the transaction; checks that each
+// partition's batch was acknowledged at baseOffset `base`.
+async function sendInTxn(txn, topic, tag, perPartition, base) {
+  const messages = []
+  for (let p = 0; p < 3; p++) {
+    for (let i = 0; i < perPartition; i++) messages.push({ partition: p, key: `k${i}`, value: txnValue(tag, p, i) })
+  }
+  const res = await txn.send({ topic, acks: -1, timeout: 10000, messages })
+  const got = res.map(r => [r.partition, r.errorCode, r.baseOffset]).sort((a, b) => a[0] - b[0])
+  check(eq(got, [0, 1, 2].map(p => [p, 0, String(base)])),
+    `${tag}: send acknowledged ${JSON.stringify(got)}, expected baseOffset ${base} in each partition`)
+}
+
+// A group consumer reading `topic` from the beginning with the isolation level asked for; counts
+// its fetches (FETCH events).
+async function startReader(groupId, topic, readUncommitted) {
+  const consumer = kafka.consumer({
+    groupId,
+    readUncommitted,
+    sessionTimeout: 6000,
+    heartbeatInterval: 500,
+    maxWaitTimeInMs: 100,
+    allowAutoTopicCreation: false,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+  })
+  const reader = { consumer, got: {}, fetches: 0, joined: false, crashed: null }
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    reader.joined = true
+  })
+  consumer.on(consumer.events.FETCH, () => {
+    if (reader.joined) reader.fetches++
+  })
+  consumer.on(consumer.events.CRASH, e => {
+    reader.crashed = `${e.payload.error && e.payload.error.message}`
+  })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ partition, message }) => {
+      ;(reader.got[partition] = reader.got[partition] || []).push({ offset: Number(message.offset), value: message.value.toString() })
+    },
+  })
+  return reader
+}
+
+// Reads until `expected` records arrived, 300 ms more (nothing else may come), and returns them.
+async function readTopic(groupId, topic, readUncommitted, expected) {
+  const reader = await startReader(groupId, topic, readUncommitted)
+  try {
+    await waitFor(() => countOf(reader.got) >= expected || reader.crashed,
+      `${expected} records read (${readUncommitted ? 'readUncommitted' : 'read committed'}) from ${topic}`,
+      () => `read ${countOf(reader.got)}`)
+    check(!reader.crashed, `consumer crashed: ${reader.crashed}`)
+    await sleep(300)
+    check(countOf(reader.got) === expected, `read ${countOf(reader.got)} records from ${topic}, expected ${expected}`)
+    return reader.got
+  } finally {
+    await reader.consumer.disconnect()
+  }
+}
+
+// Partition p's records: offsets first..first+n-1 with values txnValue(tag, p, 0..n-1).
+function checkTxnRecords(got, p, tag, first, n, who) {
+  const recs = got[p] || []
+  const want = Array.from({ length: n }, (_, i) => i)
+  check(eq(recs.map(r => r.offset), want.map(i => first + i)),
+    `${who}, partition ${p}: offsets ${JSON.stringify(recs.map(r => r.offset))}, expected ${first}..${first + n - 1}`)
+  check(eq(recs.map(r => r.value), want.map(i => txnValue(tag, p, i))),
+    `${who}, partition ${p}: values ${JSON.stringify(recs.slice(0, 2).map(r => r.value))}.., expected ${tag} #000..`)
+}
+
+// A transaction of 3 x 50 records: a read-committed consumer started while it is open fetches
+// (three times after joining) and reads nothing; after commit() it reads all 150.
+async function txnCommit() {
+  const topic = 'js-txn-commit'
+  const per = 50
+  await withAdmin(admin => createTopic(admin, topic, 3))
+  const producer = txnProducer('js-txn-commit')
+  await producer.connect()
+  try {
+    const txn = await producer.transaction()
+    await sendInTxn(txn, topic, 'commit', per, 0)
+    const reader = await startReader('js-txn-commit-g', topic, false)
+    try {
+      await waitFor(() => reader.fetches >= 3 || reader.crashed, 'three fetches of the read-committed consumer',
+        () => `joined ${reader.joined}, fetches ${reader.fetches}`)
+      check(!reader.crashed, `consumer crashed: ${reader.crashed}`)
+      check(countOf(reader.got) === 0,
+        `the read-committed consumer read ${countOf(reader.got)} records of the open transaction`)
+      await txn.commit()
+      await waitFor(() => countOf(reader.got) >= 3 * per || reader.crashed, `${3 * per} records read after commit()`,
+        () => `read ${countOf(reader.got)}`)
+      await sleep(300)
+      check(countOf(reader.got) === 3 * per, `read ${countOf(reader.got)} records, expected ${3 * per}`)
+      for (const p of [0, 1, 2]) checkTxnRecords(reader.got, p, 'commit', 0, per, 'read committed')
+    } finally {
+      await reader.consumer.disconnect()
+    }
+  } finally {
+    await producer.disconnect()
+  }
+}
+
+// An aborted transaction (3 x 20 records), then a committed one (3 x 10): a read-committed
+// consumer reads only the 30 committed records (offsets 21..30: the ABORT marker is at 20), a
+// readUncommitted one all 90.
+async function txnAbort() {
+  const topic = 'js-txn-abort'
+  await withAdmin(admin => createTopic(admin, topic, 3))
+  const producer = txnProducer('js-txn-abort')
+  await producer.connect()
+  try {
+    const aborted = await producer.transaction()
+    await sendInTxn(aborted, topic, 'aborted', 20, 0)
+    await aborted.abort()
+    const committed = await producer.transaction()
+    await sendInTxn(committed, topic, 'committed', 10, 21)
+    await committed.commit()
+  } finally {
+    await producer.disconnect()
+  }
+  const rc = await readTopic('js-txn-abort-rc', topic, false, 30)
+  for (const p of [0, 1, 2]) checkTxnRecords(rc, p, 'committed', 21, 10, 'read committed')
+  const ru = await readTopic('js-txn-abort-ru', topic, true, 90)
+  for (const p of [0, 1, 2]) {
+    checkTxnRecords({ [p]: ru[p].slice(0, 20) }, p, 'aborted', 0, 20, 'readUncommitted')
+    checkTxnRecords({ [p]: ru[p].slice(20) }, p, 'committed', 21, 10, 'readUncommitted')
+  }
+}
+
+// sendOffsets within a transaction (AddOffsetsToTxn, then TxnOffsetCommit to the group
+// coordinator), committed: admin.fetchOffsets returns the offsets, and the records of the
+// transaction are visible. A second transaction sends other offsets and aborts: fetchOffsets
+// still returns the first ones.
+async function txnSendOffsets() {
+  const input = 'js-txn-offsets-in'
+  const output = 'js-txn-offsets-out'
+  const groupId = 'js-txn-offsets-g'
+  await withAdmin(async admin => {
+    await createTopic(admin, input, 3)
+    await createTopic(admin, output, 3)
+  })
+  const producer = txnProducer('js-txn-offsets')
+  await producer.connect()
+  try {
+    const first = await producer.transaction()
+    await sendInTxn(first, output, 'first', 5, 0)
+    await first.sendOffsets({
+      consumerGroupId: groupId,
+      topics: [{ topic: input, partitions: [{ partition: 0, offset: '5' }, { partition: 1, offset: '7' }, { partition: 2, offset: '9' }] }],
+    })
+    await first.commit()
+    await withAdmin(async admin => {
+      const offs = await committedOffsets(admin, groupId, input)
+      check(eq(offs, ['5', '7', '9']), `fetchOffsets after the committed transaction: ${JSON.stringify(offs)}, expected 5, 7, 9`)
+    })
+    const second = await producer.transaction()
+    await sendInTxn(second, output, 'second', 5, 6)
+    await second.sendOffsets({
+      consumerGroupId: groupId,
+      topics: [{ topic: input, partitions: [0, 1, 2].map(partition => ({ partition, offset: '50' })) }],
+    })
+    await second.abort()
+    await withAdmin(async admin => {
+      const offs = await committedOffsets(admin, groupId, input)
+      check(eq(offs, ['5', '7', '9']), `fetchOffsets after the aborted transaction: ${JSON.stringify(offs)}, expected still 5, 7, 9`)
+    })
+  } finally {
+    await producer.disconnect()
+  }
+  const rc = await readTopic('js-txn-offsets-reader', output, false, 15)
+  for (const p of [0, 1, 2]) checkTxnRecords(rc, p, 'first', 0, 5, 'read committed')
+}
+
 const SCENARIOS = [
   ['admin.create_topics', adminCreateTopics],
   ['admin.fetch_topic_metadata', adminFetchTopicMetadata],
@@ -620,6 +812,9 @@ const SCENARIOS = [
   ['group.consume_commit', groupConsumeCommit],
   ['group.rebalance', groupRebalance],
   ['group.admin', groupAdmin],
+  ['txn_commit', txnCommit],
+  ['txn_abort', txnAbort],
+  ['txn_send_offsets', txnSendOffsets],
 ]
 
 async function main() {

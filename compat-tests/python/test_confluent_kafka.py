@@ -501,10 +501,10 @@ def fencing():
 
 SCENARIOS = [
     ("idempotent", idempotent),
-    ("txn.commit", txn_commit),
-    ("txn.abort", txn_abort),
-    ("txn.consume_transform_produce", consume_transform_produce),
-    ("txn.fencing", fencing),
+    ("txn_commit", txn_commit),
+    ("txn_abort", txn_abort),
+    ("txn_consume_transform_produce", consume_transform_produce),
+    ("txn_fencing", fencing),
 ]
 
 

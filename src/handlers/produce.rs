@@ -375,6 +375,7 @@ fn append_one(
     if info.duplicate {
         // A retry of a batch already in the log: its original offsets, nothing written. Kafka
         // reports the stored batch's timestamp as its append time.
+        broker.metrics.duplicate_batches.add(1);
         return Ok((
             (info.base_offset, info.last_offset),
             info.max_timestamp,
