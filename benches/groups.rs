@@ -9,10 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
 
+#[path = "support/node.rs"]
+mod node;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,50 +31,6 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-
-/// The node, and the data directory it must outlive.
-struct NodeProcess(Child, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_node() -> (NodeProcess, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_pilgrimage"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--http-listen",
-            "none",
-            "--set",
-            "group.min.session.timeout.ms=1000",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start node");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "node did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (NodeProcess(child, dir), format!("127.0.0.1:{port}"))
-}
 
 fn frame<T: Encodable>(key: ApiKey, version: i16, corr: i32, body: &T) -> BytesMut {
     let header = RequestHeader::default()
@@ -227,7 +185,7 @@ fn main() {
     let (_node, bootstrap) = match given {
         Some(b) => (None, b),
         None => {
-            let (n, b) = start_node();
+            let (n, b) = node::start_node(&["group.min.session.timeout.ms=1000"]);
             (Some(n), b)
         }
     };

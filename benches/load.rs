@@ -4,15 +4,19 @@
 //! ```text
 //! cargo bench --bench load                         # node started from this build, fresh data dir
 //! cargo bench --bench load -- --bootstrap H:P      # any Kafka-compatible broker
-//! cargo bench --bench load -- --records 200000 --sizes 100,1024 --acks 1,all --partitions 1
+//! cargo bench --bench load -- --records 200000 --sizes 100,1024 --acks 1,all,idempotent --partitions 1
 //! ```
+//! `--acks idempotent` is acks=all with `enable.idempotence=true` (sequence numbers checked and
+//! producer state kept by the node); the others produce with idempotence off.
 //! For every (record size, acks) pair it produces `--records` records to a fresh topic and
 //! reads them back, printing records/s and MB/s (MB = 10^6 bytes of record values). Without
 //! `--bench` on the command line (e.g. under `cargo test --benches`) it runs a small smoke load.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
 
-use std::process::{Child, Command, Stdio};
+#[path = "support/node.rs"]
+mod node;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -38,7 +42,7 @@ fn parse_args() -> Args {
         bootstrap: None,
         records: if full { 1_000_000 } else { 5_000 },
         sizes: vec![100, 1024],
-        acks: vec!["1".into(), "all".into()],
+        acks: vec!["1".into(), "all".into(), "idempotent".into()],
         partitions: 1,
     };
     let mut it = raw.iter();
@@ -59,54 +63,6 @@ fn parse_args() -> Args {
         }
     }
     a
-}
-
-/// The node under test, run from this build as a separate process.
-struct NodeProcess {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_node() -> (NodeProcess, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_pilgrimage"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--http-listen",
-            "none",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start node");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "node did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (
-        NodeProcess { child, _dir: dir },
-        format!("127.0.0.1:{port}"),
-    )
 }
 
 #[derive(Clone, Default)]
@@ -139,8 +95,12 @@ fn report(what: &str, records: usize, bytes: usize, took: Duration) {
     );
 }
 
-fn produce(bootstrap: &str, topic: &str, records: usize, size: usize, acks: &str, partitions: i32) {
+fn produce(bootstrap: &str, topic: &str, records: usize, size: usize, mode: &str, partitions: i32) {
     let ctx = Delivered::default();
+    let (acks, idempotence) = match mode {
+        "idempotent" => ("all", "true"),
+        acks => (acks, "false"),
+    };
     let producer: ThreadedProducer<Delivered> = config(bootstrap)
         .set("acks", acks)
         .set("linger.ms", "5")
@@ -148,7 +108,7 @@ fn produce(bootstrap: &str, topic: &str, records: usize, size: usize, acks: &str
         .set("batch.num.messages", "100000")
         .set("queue.buffering.max.messages", "2000000")
         .set("queue.buffering.max.kbytes", "2097151")
-        .set("enable.idempotence", "false")
+        .set("enable.idempotence", idempotence)
         .create_with_context(ctx.clone())
         .expect("producer");
     let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
@@ -171,7 +131,10 @@ fn produce(bootstrap: &str, topic: &str, records: usize, size: usize, acks: &str
     let took = started.elapsed();
     assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "delivery failures");
     report(
-        &format!("produce {size} B acks={acks}"),
+        &match mode {
+            "idempotent" => format!("produce {size} B acks=all idempotent"),
+            _ => format!("produce {size} B acks={acks}"),
+        },
         records,
         records * size,
         took,
@@ -213,7 +176,7 @@ fn main() {
     let (_node, bootstrap) = match &args.bootstrap {
         Some(b) => (None, b.clone()),
         None => {
-            let (n, b) = start_node();
+            let (n, b) = node::start_node(&[]);
             (Some(n), b)
         }
     };

@@ -3,12 +3,14 @@
 // Usage: node test_kafkajs.js BOOTSTRAP
 //
 // Prints one line per scenario, `PASS js.<name>` or `FAIL js.<name>: <reason>`, for run.sh to
-// match against the allow-list. The node has no InitProducerId yet, so producers are not
-// idempotent. The produce/fetch scenarios read records back with kafkajs's own lower layer: the
-// Cluster object (metadata, leaders) and Broker.fetch, which decodes record batches (and
-// decompresses them with the registered codecs) the way the consumer does, so that they do not
-// depend on consumer groups. The group.* scenarios use kafkajs's consumer (always a group member)
-// and the admin's group calls; run.sh starts the node with no initial rebalance delay and a 1 s
+// match against the allow-list. Producers are not idempotent, except in the txn_* scenarios
+// (transactional producers: idempotent, one request in flight, as kafkajs requires). The
+// produce/fetch scenarios read records back with kafkajs's own lower layer: the Cluster object
+// (metadata, leaders) and Broker.fetch, which decodes record batches (and decompresses them with
+// the registered codecs) the way the consumer does, so that they do not depend on consumer
+// groups. The group.* scenarios use kafkajs's consumer (always a group member) and the admin's
+// group calls; the txn_* scenarios read with group consumers too, read committed (kafkajs's
+// default) or readUncommitted. run.sh starts the node with no initial rebalance delay and a 1 s
 // minimum session timeout. All data is deterministic; every scenario uses topics and groups of
 // its own.
 'use strict'

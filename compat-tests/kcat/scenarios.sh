@@ -12,7 +12,8 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 # Every kcat call is bounded: a hung client must fail its scenario, not the whole run.
-# Producers do not ask for a producer id (no InitProducerId on the node yet).
+# Producers do not ask for a producer id: these scenarios are about plain produce and fetch (the
+# idempotent and transactional paths are covered by test_confluent_kafka.py and js.txn_*).
 KCAT_TIMEOUT=30
 kc() { timeout "$KCAT_TIMEOUT" kcat -b "$BOOTSTRAP" -m 10 -X broker.address.family=v4 "$@"; }
 kp() { kc -P -X enable.idempotence=false -X linger.ms=50 "$@"; }

@@ -3,11 +3,11 @@
 Usage: python test_aiokafka.py BOOTSTRAP
 
 Prints one line per scenario, `PASS aiokafka.<name>` or `FAIL aiokafka.<name>: <reason>`, for
-run.sh to match against the allow-list. The node has no InitProducerId yet, so the producer is not
-idempotent (aiokafka's default). Consumers with a group_id subscribe (JoinGroup, SyncGroup,
-Heartbeat, LeaveGroup) or assign partitions by hand (offsets committed and fetched without
-joining); run.sh starts the node with no initial rebalance delay. All data is deterministic;
-every scenario uses topics and groups of its own.
+run.sh to match against the allow-list. The producer is not idempotent (plain produce, said
+explicitly; transactions are covered by test_confluent_kafka.py). Consumers with a group_id
+subscribe (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) or assign partitions by hand (offsets
+committed and fetched without joining); run.sh starts the node with no initial rebalance delay.
+All data is deterministic; every scenario uses topics and groups of its own.
 """
 
 import asyncio

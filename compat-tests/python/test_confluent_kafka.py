@@ -16,7 +16,7 @@ scenario uses topics, groups and transactional ids of its own (suffixed with the
 time, so that a rerun against the same node does not meet old transactions); every call that can
 block has a timeout.
 
-Set COMPAT_DEBUG=1 to see librdkafka's debug log of the producer (eos, protocol) on stderr.
+Set COMPAT_DEBUG=1 to see librdkafka's debug log of the producers (eos, protocol, msg) on stderr.
 """
 
 import collections
@@ -26,10 +26,9 @@ import sys
 import time
 import traceback
 
-from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer,
-                             TopicPartition)
+from confluent_kafka import (OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, KafkaError,
+                             KafkaException, Producer, TopicPartition)
 from confluent_kafka.admin import AdminClient, NewTopic
-from confluent_kafka import ConsumerGroupTopicPartitions
 
 BOOTSTRAP = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:9092"
 DEBUG = bool(os.environ.get("COMPAT_DEBUG"))

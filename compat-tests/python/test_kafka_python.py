@@ -3,11 +3,12 @@
 Usage: python test_kafka_python.py BOOTSTRAP
 
 Prints one line per scenario, `PASS python.<name>` or `FAIL python.<name>: <reason>`, for run.sh
-to match against the allow-list. The node has no InitProducerId yet, so producers run without
-idempotence. The produce/consume scenarios read with consumers that have no group_id and assign()
-their partitions; the group.* scenarios use consumer groups (run.sh starts the node with no
-initial rebalance delay and a 1 s minimum session timeout, so joins and rebalances are quick).
-All data is deterministic; every scenario uses topics and groups of its own.
+to match against the allow-list. Producers run without idempotence (plain produce; the idempotent
+and transactional paths have scenarios of their own in test_confluent_kafka.py). The
+produce/consume scenarios read with consumers that have no group_id and assign() their
+partitions; the group.* scenarios use consumer groups (run.sh starts the node with no initial
+rebalance delay and a 1 s minimum session timeout, so joins and rebalances are quick). All data
+is deterministic; every scenario uses topics and groups of its own.
 """
 
 import threading
