@@ -636,3 +636,67 @@ async fn describe_and_list_transactions_and_producers() {
     .unwrap();
     node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_transactional_ids_and_producers_expire() {
+    let node = common::node(&[
+        ("transactional.id.expiration.ms", "1000"),
+        (
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+            "200",
+        ),
+        ("producer.id.expiration.ms", "1000"),
+        ("producer.id.expiration.check.interval.ms", "200"),
+    ])
+    .await;
+    let bootstrap = node.bootstrap_servers();
+    let addr = node.kafka_addr();
+    common::create_topic(&bootstrap, "txn-expire", 1, &[]).await;
+    let b = bootstrap.clone();
+    tokio::task::spawn_blocking(move || {
+        let producer = txn_producer(&b, "short-lived");
+        producer.init_transactions(Duration::from_secs(30)).unwrap();
+        producer.begin_transaction().unwrap();
+        producer
+            .send(
+                BaseRecord::<(), _>::to("txn-expire")
+                    .partition(0)
+                    .payload("v"),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+        producer
+            .commit_transaction(Duration::from_secs(30))
+            .unwrap();
+        drop(producer);
+        let mut raw = common::Raw::connect(addr);
+        assert_eq!(describe_txn(&mut raw, "short-lived").error_code, 0);
+        assert_eq!(describe_producers(&mut raw, "txn-expire", 0).len(), 1);
+        // Idle for longer than both expirations: the id and the partition's producer are gone.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let id_gone = describe_txn(&mut raw, "short-lived").error_code == 105;
+            let producer_gone = describe_producers(&mut raw, "txn-expire", 0).is_empty();
+            if id_gone && producer_gone {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still there after 20 s: id gone {id_gone}, producer gone {producer_gone}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // The id can be used again: a fresh start.
+        let producer = txn_producer(&b, "short-lived");
+        producer.init_transactions(Duration::from_secs(30)).unwrap();
+        assert_eq!(
+            describe_txn(&mut raw, "short-lived")
+                .transaction_state
+                .as_str(),
+            "Empty"
+        );
+    })
+    .await
+    .unwrap();
+    node.shutdown().await.unwrap();
+}

@@ -507,12 +507,19 @@ mod tests {
         init(&mut m, None);
         m.producer_epoch = EXHAUSTED_EPOCH;
         assert!(m.needs_new_producer_id(None));
-        assert_eq!(init(&mut m, None), (999, 0));
+        assert!(m.needs_new_producer_id(Some((7, EXHAUSTED_EPOCH))));
+        assert_eq!(init(&mut m, Some((7, EXHAUSTED_EPOCH))), (999, 0));
         assert_eq!(m.prev_producer_id, 7);
-        // A retry from the rotated producer (its old id, exhausted epoch) is not fenced.
-        assert!(
-            m.init_producer_id(Some((7, EXHAUSTED_EPOCH)), 60_000, None, 2)
-                .is_ok()
+        // A retry from the rotated producer (its old id, exhausted epoch) gets the new id
+        // without another write.
+        assert_eq!(
+            m.init_producer_id(Some((7, EXHAUSTED_EPOCH)), 60_000, None, 2),
+            Ok(InitOutcome::Current(999, 0))
+        );
+        // Any other old id is fenced.
+        assert_eq!(
+            m.init_producer_id(Some((7, 3)), 60_000, None, 2),
+            Err(E::ProducerFenced)
         );
     }
 
@@ -522,8 +529,9 @@ mod tests {
         init(&mut m, None);
         let v = m.add_partitions(7, 0, &[tp("a", 0)], 100).unwrap().unwrap();
         m.apply(&v);
-        assert!(!m.timed_out(1_100));
-        assert!(m.timed_out(1_101));
+        // The timeout is the one InitProducerId asked for (60 s).
+        assert!(!m.timed_out(60_100));
+        assert!(m.timed_out(60_101));
         assert!(!m.expired(10_000_000, 1_000));
         let f = m.fence(1_200);
         m.apply(&f);
