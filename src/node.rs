@@ -513,6 +513,14 @@ fn background(broker: &Arc<Broker>, shutdown: &CancellationToken) -> Vec<JoinHan
             Arc::new(|b: &Broker| b.replicas.flush_tick(crate::now_ms())),
         ),
         every(
+            1000,
+            Arc::new(|b: &Broker| {
+                if let Err(e) = b.replicas.checkpoint_recovery_points() {
+                    warn!(error = %e, "writing recovery points failed");
+                }
+            }),
+        ),
+        every(
             crate::coordinator::group::TICK.as_millis() as i64,
             Arc::new(|b: &Broker| b.groups.tick()),
         ),

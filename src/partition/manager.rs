@@ -46,6 +46,8 @@ pub struct ReplicaManager {
     applied: tokio::sync::Mutex<i64>,
     /// Some topic has a finite `flush.ms`: only then does the flush tick visit partitions.
     timed_flush: std::sync::atomic::AtomicBool,
+    /// The recovery points last written to the checkpoint file.
+    written_recovery_points: parking_lot::Mutex<checkpoint::Offsets>,
 }
 
 /// The directory of one partition's log.
@@ -82,6 +84,7 @@ impl ReplicaManager {
             cleaner_points,
             applied: tokio::sync::Mutex::new(i64::MIN),
             timed_flush: std::sync::atomic::AtomicBool::new(false),
+            written_recovery_points: parking_lot::Mutex::new(checkpoint::Offsets::default()),
         })
     }
 
@@ -270,8 +273,34 @@ let partition = Partition::new(Arc::clone(&name), id, index, log, Arc::clone(&se
             }
         }
         checkpoint::write(&self.data_dir.join(RECOVERY_POINT_FILE), &rps)?;
+        *self.written_recovery_points.lock() = rps;
         checkpoint::write(&self.data_dir.join(LOG_START_FILE), &starts)?;
         checkpoint::write(&self.data_dir.join(CLEANER_FILE), &cleaned)
+    }
+
+    /// Writes the recovery points if any moved since they were last written. Run every second:
+    /// after a crash only the data past the checkpointed recovery point is scanned again, so
+    /// keeping it close to what is fsynced (segment rolls, acks=all) bounds the restart time by
+    /// the unflushed tail instead of by everything written since the last full checkpoint
+    /// (`log.flush.offset.checkpoint.interval.ms`, a minute by default).
+    pub fn checkpoint_recovery_points(&self) -> Result<bool, StorageError> {
+        let rps: checkpoint::Offsets = self
+            .all()
+            .iter()
+            .map(|p| {
+                (
+                    (p.topic.to_string(), p.index),
+                    p.recovery_point_and_start().0,
+                )
+            })
+            .collect();
+        let mut written = self.written_recovery_points.lock();
+        if *written == rps {
+            return Ok(false);
+        }
+        checkpoint::write(&self.data_dir.join(RECOVERY_POINT_FILE), &rps)?;
+        *written = rps;
+        Ok(true)
     }
 
     /// One retention pass over every partition.

@@ -95,6 +95,10 @@ pub struct Log {
     pub(crate) recovery_point: i64,
     pub(crate) unflushed_records: u64,
     pub(crate) oldest_unflushed_ms: Option<i64>,
+    /// A segment was sealed since the last flush plan: it is flushed at once (as Kafka flushes
+    /// a rolled segment), so the recovery point never lags more than the active segment and a
+    /// restart after a crash rescans at most that.
+    pub(crate) rolled_unflushed: bool,
     pub(crate) offline: bool,
     pub(crate) epochs: LeaderEpochCache,
     /// First offset the cleaner has not compacted yet (the cleaner checkpoint).
@@ -245,6 +249,7 @@ impl Log {
             recovery_point: opts.recovery_point.min(next_offset),
             unflushed_records: 0,
             oldest_unflushed_ms: None,
+            rolled_unflushed: false,
             offline: false,
             epochs,
             first_dirty: log_start_offset,
@@ -540,6 +545,7 @@ impl Log {
         self.take_snapshot(base)?;
         let seg = Segment::create(&self.dir, base, now_ms, self.config.index_interval_bytes)?;
         self.segments.insert(base, seg);
+        self.rolled_unflushed = true;
         Ok(())
     }
 
@@ -728,11 +734,12 @@ impl Log {
 
     /// True when `flush.messages` or `flush.ms` call for an fsync now.
     pub fn flush_due(&self, now_ms: i64) -> bool {
-        self.unflushed_records > 0
-            && (self.unflushed_records >= self.config.flush_messages
-                || self
-                    .oldest_unflushed_ms
-                    .is_some_and(|t| now_ms.saturating_sub(t) >= self.config.flush_ms))
+        self.rolled_unflushed
+            || self.unflushed_records > 0
+                && (self.unflushed_records >= self.config.flush_messages
+                    || self
+                        .oldest_unflushed_ms
+                        .is_some_and(|t| now_ms.saturating_sub(t) >= self.config.flush_ms))
     }
 
     /// Everything an fsync must cover to make the log durable up to its current end: the
@@ -755,6 +762,7 @@ impl Log {
             target: self.end(),
             records: self.unflushed_records,
         };
+        self.rolled_unflushed = false;
         self.unflushed_records = 0;
         self.oldest_unflushed_ms = None;
         Some(plan)
