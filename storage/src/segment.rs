@@ -186,10 +186,12 @@ impl Segment {
                     .map_err(|e| StorageError::io("truncate segment", &seg.path, e))?;
             }
             // What recovery read may have come from the page cache of a killed process: make it
-            // durable before the recovery point moves past it.
-            seg.file
-                .sync_all()
-                .map_err(|e| StorageError::io("sync segment", &seg.path, e))?;
+            // durable before the recovery point moves past it (an empty segment holds nothing).
+            if end.valid_bytes > 0 || file_len > 0 {
+                seg.file
+                    .sync_all()
+                    .map_err(|e| StorageError::io("sync segment", &seg.path, e))?;
+            }
             seg.size = end.valid_bytes;
             seg.synced_size = end.valid_bytes;
             return Ok((seg, cut));
