@@ -8,6 +8,8 @@
 //! ```
 //! `--acks idempotent` is acks=all with `enable.idempotence=true` (sequence numbers checked and
 //! producer state kept by the node); the others produce with idempotence off.
+//! With a node it started (or `--broker-pid PID` for a broker given by `--bootstrap`), each line
+//! also gives the broker's CPU time per GB of record values moved.
 //! For every (record size, acks) pair it produces `--records` records to a fresh topic and
 //! reads them back, printing records/s and MB/s (MB = 10^6 bytes of record values). Without
 //! `--bench` on the command line (e.g. under `cargo test --benches`) it runs a small smoke load.
@@ -29,6 +31,7 @@ use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 
 struct Args {
     bootstrap: Option<String>,
+    broker_pid: Option<u32>,
     records: usize,
     sizes: Vec<usize>,
     acks: Vec<String>,
@@ -40,6 +43,7 @@ fn parse_args() -> Args {
     let full = raw.iter().any(|a| a == "--bench") && !raw.iter().any(|a| a == "--test");
     let mut a = Args {
         bootstrap: None,
+        broker_pid: None,
         records: if full { 1_000_000 } else { 5_000 },
         sizes: vec![100, 1024],
         acks: vec!["1".into(), "all".into(), "idempotent".into()],
@@ -50,6 +54,7 @@ fn parse_args() -> Args {
         let mut value = || it.next().cloned().unwrap_or_default();
         match flag.as_str() {
             "--bootstrap" => a.bootstrap = Some(value()),
+            "--broker-pid" => a.broker_pid = Some(value().parse().expect("--broker-pid PID")),
             "--records" => a.records = value().parse().expect("--records N"),
             "--sizes" => {
                 a.sizes = value()
@@ -86,16 +91,33 @@ fn config(bootstrap: &str) -> ClientConfig {
     c
 }
 
-fn report(what: &str, records: usize, bytes: usize, took: Duration) {
+/// Prints one phase; `cpu` is the broker's CPU seconds spent in it, when known.
+fn report(what: &str, records: usize, bytes: usize, took: Duration, cpu: Option<f64>) {
     let s = took.as_secs_f64();
+    let cpu = cpu.map_or(String::new(), |c| {
+        format!("  broker CPU {:>5.2} core-s/GB", c / (bytes as f64 / 1e9))
+    });
     println!(
-        "{what:<34} {records:>9} records in {s:>7.3} s: {:>12.0} records/s {:>9.1} MB/s",
+        "{what:<34} {records:>9} records in {s:>7.3} s: {:>12.0} records/s {:>9.1} MB/s{cpu}",
         records as f64 / s,
         bytes as f64 / s / 1e6
     );
 }
 
-fn produce(bootstrap: &str, topic: &str, records: usize, size: usize, mode: &str, partitions: i32) {
+/// Broker CPU seconds used since `before` (taken with [`node::cpu_seconds`]).
+fn cpu_since(pid: Option<u32>, before: Option<f64>) -> Option<f64> {
+    Some(node::cpu_seconds(pid?)? - before?)
+}
+
+fn produce(
+    bootstrap: &str,
+    topic: &str,
+    records: usize,
+    size: usize,
+    mode: &str,
+    partitions: i32,
+    pid: Option<u32>,
+) {
     let ctx = Delivered::default();
     let (acks, idempotence) = match mode {
         "idempotent" => ("all", "true"),
@@ -112,6 +134,7 @@ fn produce(bootstrap: &str, topic: &str, records: usize, size: usize, mode: &str
         .create_with_context(ctx.clone())
         .expect("producer");
     let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let cpu_before = pid.and_then(node::cpu_seconds);
     let started = Instant::now();
     for i in 0..records {
         let mut rec = BaseRecord::<(), _>::to(topic)
@@ -138,10 +161,18 @@ fn produce(bootstrap: &str, topic: &str, records: usize, size: usize, mode: &str
         records,
         records * size,
         took,
+        cpu_since(pid, cpu_before),
     );
 }
 
-fn consume(bootstrap: &str, topic: &str, records: usize, size: usize, partitions: i32) {
+fn consume(
+    bootstrap: &str,
+    topic: &str,
+    records: usize,
+    size: usize,
+    partitions: i32,
+    pid: Option<u32>,
+) {
     let consumer: BaseConsumer = config(bootstrap)
         .set("group.id", "load-bench")
         .set("enable.auto.commit", "false")
@@ -155,6 +186,7 @@ fn consume(bootstrap: &str, topic: &str, records: usize, size: usize, partitions
             .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
+    let cpu_before = pid.and_then(node::cpu_seconds);
     let started = Instant::now();
     let mut n = 0;
     let mut bytes = 0;
@@ -168,18 +200,29 @@ fn consume(bootstrap: &str, topic: &str, records: usize, size: usize, partitions
             None => panic!("consume stalled at {n} of {records}"),
         }
     }
-    report(&format!("consume {size} B"), n, bytes, started.elapsed());
+    let took = started.elapsed();
+    report(
+        &format!("consume {size} B"),
+        n,
+        bytes,
+        took,
+        cpu_since(pid, cpu_before),
+    );
 }
 
 fn main() {
     let args = parse_args();
-    let (_node, bootstrap) = match &args.bootstrap {
+    let (node, bootstrap) = match &args.bootstrap {
         Some(b) => (None, b.clone()),
         None => {
             let (n, b) = node::start_node(&[]);
             (Some(n), b)
         }
     };
+    let pid = node
+        .as_ref()
+        .map(node::NodeProcess::pid)
+        .or(args.broker_pid);
     println!(
         "load benchmark against {bootstrap}: {} records, {} partition(s)",
         args.records, args.partitions
@@ -203,8 +246,9 @@ fn main() {
                 size,
                 acks,
                 args.partitions,
+                pid,
             );
-            consume(&bootstrap, &topic, args.records, size, args.partitions);
+            consume(&bootstrap, &topic, args.records, size, args.partitions, pid);
         }
     }
 }

@@ -9,6 +9,26 @@ pub(crate) struct NodeProcess {
     _dir: tempfile::TempDir,
 }
 
+impl NodeProcess {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`; `None` where
+/// that is not readable (another OS, a process gone).
+#[allow(dead_code)] // not every benchmark reports CPU
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks are 100 a second on every Linux this runs on (USER_HZ).
+    Some((utime + stime) / 100.0)
+}
+
 impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = Command::new("kill")

@@ -106,10 +106,19 @@ async fn read_loop(
             m = broker.memory.reserve(len) => m,
             () = close.cancelled() => return Ok(()),
         };
-        let mut buf = BytesMut::zeroed(len);
-        tokio::select! {
-            r = rd.read_exact(&mut buf) => { r.map_err(|e| format!("read body: {e}"))?; }
-            () = close.cancelled() => return Ok(()),
+        // Read straight into spare capacity: no zero-filling of a buffer about to be
+        // overwritten (a memset of every request's size otherwise).
+        let mut buf = BytesMut::with_capacity(len);
+        let mut body = (&mut *rd).take(len as u64);
+        while buf.len() < len {
+            tokio::select! {
+                r = body.read_buf(&mut buf) => match r {
+                    Ok(0) => return Err("read body: connection closed mid-request".into()),
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("read body: {e}")),
+                },
+                () = close.cancelled() => return Ok(()),
+            }
         }
         broker.metrics.bytes_in.add(4 + len as u64);
         let mut frame = buf.freeze();
