@@ -10,6 +10,7 @@ pub(crate) struct NodeProcess {
 }
 
 impl NodeProcess {
+    #[allow(dead_code)] // not every benchmark reports CPU
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
