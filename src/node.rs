@@ -324,6 +324,58 @@ impl Drop for Node {
     }
 }
 
+/// An internal topic of a coordinator: created compacted on first start, with its partition
+/// count, replication factor and segment size from the named settings.
+struct InternalTopic {
+    name: &'static str,
+    partitions: &'static str,
+    replication_factor: &'static str,
+    segment_bytes: &'static str,
+    compression: &'static str,
+}
+
+/// Creates `topic` if the metadata does not hold it yet; returns its partition count.
+async fn ensure_internal_topic(
+    controller: &Controller,
+    replicas: &Arc<ReplicaManager>,
+    config: &Arc<NodeConfig>,
+    topic: &InternalTopic,
+) -> Result<i32, NodeError> {
+    use crate::controller::topics::{Cluster, NewTopic, plan_create};
+    let mut image = controller.image();
+    if image.topic(topic.name).is_none() {
+        let cluster = Cluster {
+            brokers: vec![config.node_id],
+            default_partitions: 1,
+            default_replication_factor: 1,
+        };
+        let rf = config
+            .int(topic.replication_factor)
+            .clamp(1, cluster.brokers.len() as i64) as i16;
+        let new = NewTopic {
+            name: topic.name.to_string(),
+            num_partitions: config.int(topic.partitions) as i32,
+            replication_factor: rf,
+            assignments: Vec::new(),
+            configs: vec![
+                ("cleanup.policy".into(), Some("compact".into())),
+                ("compression.type".into(), Some(topic.compression.into())),
+                (
+                    "segment.bytes".into(),
+                    Some(config.int(topic.segment_bytes).to_string()),
+                ),
+            ],
+        };
+        let (records, _) = plan_create(&image, &cluster, &new)
+            .map_err(|e| NodeError::Meta(format!("cannot create {}: {e:?}", topic.name)))?;
+        image = controller.commit(records).await?;
+        replicas.reconcile(&image).await?;
+    }
+    Ok(image
+        .topic(topic.name)
+        .map_or(1, |t| t.partitions.len() as i32))
+}
+
 /// Creates `__consumer_offsets` on first start (compacted, `offsets.topic.num.partitions`
 /// partitions) and replays it into the group coordinator.
 async fn open_group_coordinator(
@@ -331,40 +383,15 @@ async fn open_group_coordinator(
     replicas: &Arc<ReplicaManager>,
     config: &Arc<NodeConfig>,
 ) -> Result<GroupCoordinator, NodeError> {
-    use crate::controller::topics::{Cluster, NewTopic, plan_create};
-    let mut image = controller.image();
-    if image.topic(OFFSETS_TOPIC).is_none() {
-        let cluster = Cluster {
-            brokers: vec![config.node_id],
-            default_partitions: 1,
-            default_replication_factor: 1,
-        };
-        let rf = config
-            .int("offsets.topic.replication.factor")
-            .clamp(1, cluster.brokers.len() as i64) as i16;
-        let topic = NewTopic {
-            name: OFFSETS_TOPIC.to_string(),
-            num_partitions: config.int("offsets.topic.num.partitions") as i32,
-            replication_factor: rf,
-            assignments: Vec::new(),
-            configs: vec![
-                ("cleanup.policy".into(), Some("compact".into())),
-                ("compression.type".into(), Some("producer".into())),
-                (
-                    "segment.bytes".into(),
-                    Some(config.int("offsets.topic.segment.bytes").to_string()),
-                ),
-            ],
-        };
-        let (records, _) = plan_create(&image, &cluster, &topic)
-            .map_err(|e| NodeError::Meta(format!("cannot create {OFFSETS_TOPIC}: {e:?}")))?;
-        image = controller.commit(records).await?;
-        replicas.reconcile(&image).await?;
-    }
+    let topic = InternalTopic {
+        name: OFFSETS_TOPIC,
+        partitions: "offsets.topic.num.partitions",
+        replication_factor: "offsets.topic.replication.factor",
+        segment_bytes: "offsets.topic.segment.bytes",
+        compression: "producer",
+    };
     let mut settings = Settings::from_config(config);
-    settings.partitions = image
-        .topic(OFFSETS_TOPIC)
-        .map_or(1, |t| t.partitions.len() as i32);
+    settings.partitions = ensure_internal_topic(controller, replicas, config, &topic).await?;
     let groups = GroupCoordinator::new(settings, Arc::clone(replicas));
     let records = groups
         .load()
@@ -379,44 +406,15 @@ async fn open_txn_coordinator(
     replicas: &Arc<ReplicaManager>,
     config: &Arc<NodeConfig>,
 ) -> Result<TxnCoordinator, NodeError> {
-    use crate::controller::topics::{Cluster, NewTopic, plan_create};
-    let mut image = controller.image();
-    if image.topic(TXN_TOPIC).is_none() {
-        let cluster = Cluster {
-            brokers: vec![config.node_id],
-            default_partitions: 1,
-            default_replication_factor: 1,
-        };
-        let rf = config
-            .int("transaction.state.log.replication.factor")
-            .clamp(1, cluster.brokers.len() as i64) as i16;
-        let topic = NewTopic {
-            name: TXN_TOPIC.to_string(),
-            num_partitions: config.int("transaction.state.log.num.partitions") as i32,
-            replication_factor: rf,
-            assignments: Vec::new(),
-            configs: vec![
-                ("cleanup.policy".into(), Some("compact".into())),
-                ("compression.type".into(), Some("uncompressed".into())),
-                (
-                    "segment.bytes".into(),
-                    Some(
-                        config
-                            .int("transaction.state.log.segment.bytes")
-                            .to_string(),
-                    ),
-                ),
-            ],
-        };
-        let (records, _) = plan_create(&image, &cluster, &topic)
-            .map_err(|e| NodeError::Meta(format!("cannot create {TXN_TOPIC}: {e:?}")))?;
-        image = controller.commit(records).await?;
-        replicas.reconcile(&image).await?;
-    }
+    let topic = InternalTopic {
+        name: TXN_TOPIC,
+        partitions: "transaction.state.log.num.partitions",
+        replication_factor: "transaction.state.log.replication.factor",
+        segment_bytes: "transaction.state.log.segment.bytes",
+        compression: "uncompressed",
+    };
     let mut settings = TxnSettings::from_config(config);
-    settings.partitions = image
-        .topic(TXN_TOPIC)
-        .map_or(1, |t| t.partitions.len() as i32);
+    settings.partitions = ensure_internal_topic(controller, replicas, config, &topic).await?;
     let txns = TxnCoordinator::new(settings, Arc::clone(replicas), config.node_id);
     let ids = txns
         .load()
