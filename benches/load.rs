@@ -6,6 +6,8 @@
 //! cargo bench --bench load -- --bootstrap H:P      # any Kafka-compatible broker
 //! cargo bench --bench load -- --records 200000 --sizes 100,1024 --acks 1,all,idempotent --partitions 1
 //! ```
+//! `--compression none,lz4,zstd` repeats every run with each producer codec (the node stores
+//! batches as sent, so records/s should not fall with compression).
 //! `--acks idempotent` is acks=all with `enable.idempotence=true` (sequence numbers checked and
 //! producer state kept by the node); the others produce with idempotence off.
 //! With a node it started (or `--broker-pid PID` for a broker given by `--bootstrap`), each line
@@ -35,6 +37,8 @@ struct Args {
     records: usize,
     sizes: Vec<usize>,
     acks: Vec<String>,
+    /// Producer codecs (`none`, `gzip`, `snappy`, `lz4`, `zstd`): each is a run of its own.
+    codecs: Vec<String>,
     partitions: i32,
 }
 
@@ -47,6 +51,7 @@ fn parse_args() -> Args {
         records: if full { 1_000_000 } else { 5_000 },
         sizes: vec![100, 1024],
         acks: vec!["1".into(), "all".into(), "idempotent".into()],
+        codecs: vec!["none".into()],
         partitions: 1,
     };
     let mut it = raw.iter();
@@ -63,6 +68,7 @@ fn parse_args() -> Args {
                     .collect()
             }
             "--acks" => a.acks = value().split(',').map(str::to_string).collect(),
+            "--compression" => a.codecs = value().split(',').map(str::to_string).collect(),
             "--partitions" => a.partitions = value().parse().expect("--partitions N"),
             _ => {}
         }
@@ -115,6 +121,7 @@ fn produce(
     records: usize,
     size: usize,
     mode: &str,
+    codec: &str,
     partitions: i32,
     pid: Option<u32>,
 ) {
@@ -131,6 +138,7 @@ fn produce(
         .set("queue.buffering.max.messages", "2000000")
         .set("queue.buffering.max.kbytes", "2097151")
         .set("enable.idempotence", idempotence)
+        .set("compression.codec", codec)
         .create_with_context(ctx.clone())
         .expect("producer");
     let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
@@ -154,9 +162,11 @@ fn produce(
     let took = started.elapsed();
     assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "delivery failures");
     report(
-        &match mode {
-            "idempotent" => format!("produce {size} B acks=all idempotent"),
-            _ => format!("produce {size} B acks={acks}"),
+        &match (mode, codec) {
+            ("idempotent", "none") => format!("produce {size} B acks=all idempotent"),
+            ("idempotent", _) => format!("produce {size} B acks=all idempotent {codec}"),
+            (_, "none") => format!("produce {size} B acks={acks}"),
+            _ => format!("produce {size} B acks={acks} {codec}"),
         },
         records,
         records * size,
@@ -230,25 +240,28 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let admin: AdminClient<DefaultClientContext> = config(&bootstrap).create().expect("admin");
     for &size in &args.sizes {
-        for acks in &args.acks {
-            let topic = format!("load-{size}-{acks}-{}", std::process::id());
-            let t = NewTopic::new(&topic, args.partitions, TopicReplication::Fixed(1));
-            for r in runtime
-                .block_on(admin.create_topics([&t], &AdminOptions::new()))
-                .expect("create topic")
-            {
-                r.expect("topic");
+        for codec in &args.codecs {
+            for acks in &args.acks {
+                let topic = format!("load-{size}-{acks}-{codec}-{}", std::process::id());
+                let t = NewTopic::new(&topic, args.partitions, TopicReplication::Fixed(1));
+                for r in runtime
+                    .block_on(admin.create_topics([&t], &AdminOptions::new()))
+                    .expect("create topic")
+                {
+                    r.expect("topic");
+                }
+                produce(
+                    &bootstrap,
+                    &topic,
+                    args.records,
+                    size,
+                    acks,
+                    codec,
+                    args.partitions,
+                    pid,
+                );
+                consume(&bootstrap, &topic, args.records, size, args.partitions, pid);
             }
-            produce(
-                &bootstrap,
-                &topic,
-                args.records,
-                size,
-                acks,
-                args.partitions,
-                pid,
-            );
-            consume(&bootstrap, &topic, args.records, size, args.partitions, pid);
         }
     }
 }
