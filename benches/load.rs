@@ -115,16 +115,26 @@ fn cpu_since(pid: Option<u32>, before: Option<f64>) -> Option<f64> {
     Some(node::cpu_seconds(pid?)? - before?)
 }
 
-fn produce(
-    bootstrap: &str,
-    topic: &str,
+/// What one produce run writes: `records` of `size` bytes to `partitions` partitions of
+/// `topic`, with acks (or `idempotent`) `mode` and producer codec `codec`.
+struct ProduceRun<'a> {
+    topic: &'a str,
     records: usize,
     size: usize,
-    mode: &str,
-    codec: &str,
+    mode: &'a str,
+    codec: &'a str,
     partitions: i32,
-    pid: Option<u32>,
-) {
+}
+
+fn produce(bootstrap: &str, run: &ProduceRun<'_>, pid: Option<u32>) {
+    let &ProduceRun {
+        topic,
+        records,
+        size,
+        mode,
+        codec,
+        partitions,
+    } = run;
     let ctx = Delivered::default();
     let (acks, idempotence) = match mode {
         "idempotent" => ("all", "true"),
@@ -250,16 +260,15 @@ fn main() {
                 {
                     r.expect("topic");
                 }
-                produce(
-                    &bootstrap,
-                    &topic,
-                    args.records,
+                let run = ProduceRun {
+                    topic: &topic,
+                    records: args.records,
                     size,
-                    acks,
+                    mode: acks,
                     codec,
-                    args.partitions,
-                    pid,
-                );
+                    partitions: args.partitions,
+                };
+                produce(&bootstrap, &run, pid);
                 consume(&bootstrap, &topic, args.records, size, args.partitions, pid);
             }
         }
