@@ -47,11 +47,20 @@ fn fetch(
     Ok((found, unstable))
 }
 
-fn unstable_code(unstable: &HashSet<(String, i32)>, t: &str, p: i32) -> i16 {
-    if unstable.contains(&(t.to_string(), p)) {
-        ResponseError::UnstableOffsetCommit.code()
+/// One partition's answer: (error code, offset, leader epoch, metadata). A partition with a
+/// pending transactional commit answers UNSTABLE_OFFSET_COMMIT and no offset.
+fn answer(
+    unstable: &HashSet<(String, i32)>,
+    t: &str,
+    p: i32,
+    v: &Option<OffsetValue>,
+) -> (i16, i64, i32, String) {
+    if !unstable.is_empty() && unstable.contains(&(t.to_string(), p)) {
+        let (o, e, m) = fields(&None);
+        (ResponseError::UnstableOffsetCommit.code(), o, e, m)
     } else {
-        0
+        let (o, e, m) = fields(v);
+        (0, o, e, m)
     }
 }
 
@@ -95,12 +104,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: OffsetFetchRequest) -> Handled<Offset
                                 let parts = ps
                                     .iter()
                                     .map(|(p, val)| {
-                                        let code = unstable_code(&unstable, &t, *p);
-                                        let (o, e, m) = if code == 0 {
-                                            fields(val)
-                                        } else {
-                                            fields(&None)
-                                        };
+                                        let (code, o, e, m) = answer(&unstable, &t, *p, val);
                                         OffsetFetchResponsePartitions::default()
                                             .with_partition_index(*p)
                                             .with_committed_offset(o)
@@ -141,12 +145,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: OffsetFetchRequest) -> Handled<Offset
                         let parts = ps
                             .iter()
                             .map(|(p, val)| {
-                                let code = unstable_code(&unstable, &t, *p);
-                                let (o, e, m) = if code == 0 {
-                                    fields(val)
-                                } else {
-                                    fields(&None)
-                                };
+                                let (code, o, e, m) = answer(&unstable, &t, *p, val);
                                 let mut r = OffsetFetchResponsePartition::default()
                                     .with_partition_index(*p)
                                     .with_committed_offset(o)
