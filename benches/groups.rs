@@ -28,8 +28,6 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 fn frame<T: Encodable>(key: ApiKey, version: i16, corr: i32, body: &T) -> BytesMut {
@@ -176,34 +174,15 @@ fn until_split(members: &[&Member], partitions: i32) -> Duration {
 
 fn main() {
     let raw: Vec<String> = std::env::args().skip(1).collect();
-    let full = raw.iter().any(|a| a == "--bench") && !raw.iter().any(|a| a == "--test");
+    let full = node::full_run();
     let given = raw
         .iter()
         .position(|a| a == "--bootstrap")
         .and_then(|i| raw.get(i + 1))
-        .cloned();
-    let (_node, bootstrap) = match given {
-        Some(b) => (None, b),
-        None => {
-            let (n, b) = node::start_node(&["group.min.session.timeout.ms=1000"]);
-            (Some(n), b)
-        }
-    };
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
+        .map(String::as_str);
+    let (_node, bootstrap) = node::target(given, &["group.min.session.timeout.ms=1000"]);
     let topic = format!("group-bench-{}", std::process::id());
-    for r in rt
-        .block_on(admin.create_topics(
-            [&NewTopic::new(&topic, 20, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        ))
-        .unwrap()
-    {
-        r.unwrap();
-    }
+    node::create_topic(&bootstrap, &topic, 20);
     let requests = if full { 25_000 } else { 200 };
     let rate = commits(&bootstrap, &topic, 10, requests, 4);
     println!(

@@ -20,8 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
@@ -36,7 +34,7 @@ struct Args {
 
 fn parse_args() -> Args {
     let raw: Vec<String> = std::env::args().skip(1).collect();
-    let full = raw.iter().any(|a| a == "--bench") && !raw.iter().any(|a| a == "--test");
+    let full = node::full_run();
     let mut a = Args {
         bootstrap: None,
         rate: 10_000,
@@ -110,28 +108,9 @@ fn summary(what: &str, mut v: Vec<u32>) {
 
 fn main() {
     let args = parse_args();
-    let (_node, bootstrap) = match &args.bootstrap {
-        Some(b) => (None, b.clone()),
-        None => {
-            let (n, b) = node::start_node(&[]);
-            (Some(n), b)
-        }
-    };
+    let (_node, bootstrap) = node::target(args.bootstrap.as_deref(), &[]);
     let topic = format!("latency-{}", std::process::id());
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .expect("admin");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    for r in rt
-        .block_on(admin.create_topics(
-            [&NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        ))
-        .expect("create topic")
-    {
-        r.expect("topic");
-    }
+    node::create_topic(&bootstrap, &topic, 1);
     println!(
         "latency benchmark against {bootstrap}: {} records/s of {} B for {} s, acks={}",
         args.rate, args.size, args.seconds, args.acks
@@ -192,15 +171,7 @@ fn main() {
     let mut value = vec![0u8; args.size.max(8)];
     // Warm-up, not measured: connections, metadata and the partition's first write.
     let warm_up = format!("{topic}-warm-up");
-    for r in rt
-        .block_on(admin.create_topics(
-            [&NewTopic::new(&warm_up, 1, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        ))
-        .expect("create topic")
-    {
-        r.expect("topic");
-    }
+    node::create_topic(&bootstrap, &warm_up, 1);
     for _ in 0..100 {
         let rec = BaseRecord::<(), _, Box<u64>>::with_opaque_to(&warm_up, Box::new(0))
             .partition(0)

@@ -25,8 +25,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
@@ -44,7 +42,7 @@ struct Args {
 
 fn parse_args() -> Args {
     let raw: Vec<String> = std::env::args().skip(1).collect();
-    let full = raw.iter().any(|a| a == "--bench") && !raw.iter().any(|a| a == "--test");
+    let full = node::full_run();
     let mut a = Args {
         bootstrap: None,
         broker_pid: None,
@@ -232,13 +230,7 @@ fn consume(
 
 fn main() {
     let args = parse_args();
-    let (node, bootstrap) = match &args.bootstrap {
-        Some(b) => (None, b.clone()),
-        None => {
-            let (n, b) = node::start_node(&[]);
-            (Some(n), b)
-        }
-    };
+    let (node, bootstrap) = node::target(args.bootstrap.as_deref(), &[]);
     let pid = node
         .as_ref()
         .map(node::NodeProcess::pid)
@@ -247,19 +239,11 @@ fn main() {
         "load benchmark against {bootstrap}: {} records, {} partition(s)",
         args.records, args.partitions
     );
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let admin: AdminClient<DefaultClientContext> = config(&bootstrap).create().expect("admin");
     for &size in &args.sizes {
         for codec in &args.codecs {
             for acks in &args.acks {
                 let topic = format!("load-{size}-{acks}-{codec}-{}", std::process::id());
-                let t = NewTopic::new(&topic, args.partitions, TopicReplication::Fixed(1));
-                for r in runtime
-                    .block_on(admin.create_topics([&t], &AdminOptions::new()))
-                    .expect("create topic")
-                {
-                    r.expect("topic");
-                }
+                node::create_topic(&bootstrap, &topic, args.partitions);
                 let run = ProduceRun {
                     topic: &topic,
                     records: args.records,

@@ -17,8 +17,6 @@ mod node;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 struct Args {
@@ -30,7 +28,7 @@ struct Args {
 
 fn parse_args() -> Args {
     let raw: Vec<String> = std::env::args().skip(1).collect();
-    let full = raw.iter().any(|a| a == "--bench") && !raw.iter().any(|a| a == "--test");
+    let full = node::full_run();
     let mut a = Args {
         bootstrap: None,
         transactions: if full { 2_000 } else { 20 },
@@ -112,29 +110,10 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 fn main() {
     let args = parse_args();
-    let (_node, bootstrap) = match &args.bootstrap {
-        Some(b) => (None, b.clone()),
-        None => {
-            let (n, b) = node::start_node(&[]);
-            (Some(n), b)
-        }
-    };
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_node, bootstrap) = node::target(args.bootstrap.as_deref(), &[]);
     let topic = format!("txn-bench-{}", std::process::id());
     let max = args.producers.iter().copied().max().unwrap_or(1) as i32;
-    for r in rt
-        .block_on(admin.create_topics(
-            [&NewTopic::new(&topic, max, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        ))
-        .unwrap()
-    {
-        r.unwrap();
-    }
+    node::create_topic(&bootstrap, &topic, max);
     println!(
         "transactions benchmark against {bootstrap}: {} records of 100 B a transaction",
         args.records

@@ -1,5 +1,6 @@
-//! The node a benchmark runs against when no `--bootstrap` is given: this build's binary as a
-//! process of its own with a fresh data directory, stopped with SIGTERM when dropped.
+//! What every benchmark shares: the broker it measures (`--bootstrap`, or this build's binary
+//! started as a process of its own with a fresh data directory, stopped with SIGTERM when
+//! dropped), whether this is a full run, and topic creation.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,9 +41,48 @@ impl Drop for NodeProcess {
     }
 }
 
+/// True under `cargo bench` (a full run); false under `cargo test --benches`, which runs each
+/// benchmark as a small smoke load.
+pub(crate) fn full_run() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
+}
+
+/// The broker to measure: `bootstrap` when given, else a node started here with `settings`.
+pub(crate) fn target(bootstrap: Option<&str>, settings: &[&str]) -> (Option<NodeProcess>, String) {
+    match bootstrap {
+        Some(b) => (None, b.to_string()),
+        None => {
+            let (n, b) = start_node(settings);
+            (Some(n), b)
+        }
+    }
+}
+
+/// Creates `name` with `partitions` partitions (replication factor 1) on `bootstrap`.
+pub(crate) fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .create()
+        .expect("admin client");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let results = runtime
+        .block_on(admin.create_topics(
+            [&NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        ))
+        .expect("create topic");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
 /// Starts a node with `settings` (`name=value`) and waits until it accepts connections;
 /// returns it with its bootstrap address.
-pub(crate) fn start_node(settings: &[&str]) -> (NodeProcess, String) {
+fn start_node(settings: &[&str]) -> (NodeProcess, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
