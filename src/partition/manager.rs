@@ -258,22 +258,18 @@ let partition = Partition::new(Arc::clone(&name), id, index, log, Arc::clone(&se
         }
     }
 
-    /// Writes the recovery-point and log-start checkpoints of every partition.
+    /// Writes the recovery-point, log-start and cleaner checkpoints of every partition.
     pub fn write_checkpoints(&self) -> Result<(), StorageError> {
-        let mut rps = BTreeMap::new();
+        self.checkpoint_recovery_points()?;
         let mut starts = BTreeMap::new();
         let mut cleaned = BTreeMap::new();
         for p in self.all() {
-            let (rp, start) = p.recovery_point_and_start();
             let key = (p.topic.to_string(), p.index);
-            rps.insert(key.clone(), rp);
-            starts.insert(key.clone(), start);
             if p.settings().log.cleanup_compact {
-                cleaned.insert(key, p.first_dirty_offset());
+                cleaned.insert(key.clone(), p.first_dirty_offset());
             }
+            starts.insert(key, p.recovery_point_and_start().1);
         }
-        checkpoint::write(&self.data_dir.join(RECOVERY_POINT_FILE), &rps)?;
-        *self.written_recovery_points.lock() = rps;
         checkpoint::write(&self.data_dir.join(LOG_START_FILE), &starts)?;
         checkpoint::write(&self.data_dir.join(CLEANER_FILE), &cleaned)
     }
@@ -282,8 +278,10 @@ let partition = Partition::new(Arc::clone(&name), id, index, log, Arc::clone(&se
     /// after a crash only the data past the checkpointed recovery point is scanned again, so
     /// keeping it close to what is fsynced (segment rolls, acks=all) bounds the restart time by
     /// the unflushed tail instead of by everything written since the last full checkpoint
-    /// (`log.flush.offset.checkpoint.interval.ms`, a minute by default).
+    /// (`log.flush.offset.checkpoint.interval.ms`, a minute by default). The only writer of
+    /// that file: the lock held across the write keeps two writers off its temporary file.
     pub fn checkpoint_recovery_points(&self) -> Result<bool, StorageError> {
+        let mut written = self.written_recovery_points.lock();
         let rps: checkpoint::Offsets = self
             .all()
             .iter()
@@ -294,7 +292,6 @@ let partition = Partition::new(Arc::clone(&name), id, index, log, Arc::clone(&se
                 )
             })
             .collect();
-        let mut written = self.written_recovery_points.lock();
         if *written == rps {
             return Ok(false);
         }

@@ -416,19 +416,22 @@ fn for_each_batch(
         }
         if used == 0 {
             // One batch larger than the chunk: read it whole.
+            // Nothing parsed at `pos` of a sealed segment: a damaged batch. Cleaning must not
+            // go on, or the cleaned copy would silently lack everything after it.
+            let unreadable = || corrupt(seg, format!("unreadable batch at byte {pos}"));
             let Some((_, len)) = view::peek_offset_and_length(&buf) else {
-                break;
+                return Err(unreadable());
             };
             let size = view::LOG_OVERHEAD as u64 + len.max(0) as u64;
             if size <= want || pos + size > seg.size {
-                break;
+                return Err(unreadable());
             }
             buf.resize(size as usize, 0);
             seg.file
                 .read_exact_at(&mut buf, pos)
                 .map_err(|e| StorageError::io("read for cleaning", &seg.path, e))?;
             let Ok((b, _)) = BatchView::parse(&buf, 0) else {
-                break;
+                return Err(unreadable());
             };
             f(&b)?;
             used = size as usize;

@@ -426,10 +426,12 @@ impl Log {
     }
 
     /// The name Kafka's messages give the partition: the directory name, `<topic>-<partition>`.
-    fn partition_name(&self) -> String {
+    /// The partition's directory name (`topic-N`), for error messages; borrowed, so the
+    /// produce path allocates nothing for it.
+    fn partition_name(&self) -> &str {
         self.dir
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+            .and_then(|n| n.to_str())
             .unwrap_or_default()
     }
 
@@ -444,7 +446,7 @@ impl Log {
         if h.producer_id < 0 {
             return Ok(ProducerCheck::None);
         }
-        let name = || self.partition_name();
+        let name = self.partition_name();
         if h.is_control() {
             let m = parse_marker(view).map_err(|e| AppendError::Malformed(e.to_string()))?;
             let marker = Marker {
@@ -456,7 +458,7 @@ impl Log {
                 timestamp: h.max_timestamp,
             };
             if origin != AppendOrigin::Replication {
-                self.producers.check_marker(&marker, &name())?;
+                self.producers.check_marker(&marker, name)?;
             }
             return Ok(ProducerCheck::Marker(marker));
         }
@@ -464,7 +466,7 @@ impl Log {
         if origin != AppendOrigin::Replication
             && let Checked::Duplicate(m) =
                 self.producers
-                    .check(&b, &name(), origin == AppendOrigin::Client)?
+                    .check(&b, name, origin == AppendOrigin::Client)?
         {
             return Ok(ProducerCheck::Duplicate(m));
         }

@@ -62,7 +62,20 @@ impl Log {
     pub fn last_stable(&mut self, high_watermark: LogPosition) -> LogPosition {
         match self.producers.first_unstable_offset() {
             Some(first) if first < high_watermark.offset => {
-                self.position_of(first).unwrap_or(high_watermark)
+                self.position_of(first).unwrap_or_else(|| {
+                    // The batch could not be located (a read failed): stop at the start of its
+                    // segment, earlier than needed but never past the open transaction.
+                    let base = self
+                        .segments
+                        .range(..=first)
+                        .next_back()
+                        .map_or(first, |(&b, _)| b);
+                    LogPosition {
+                        offset: base,
+                        segment_base: base,
+                        position: 0,
+                    }
+                })
             }
             _ => high_watermark,
         }

@@ -187,7 +187,7 @@ impl Segment {
             }
             // What recovery read may have come from the page cache of a killed process: make it
             // durable before the recovery point moves past it (an empty segment holds nothing).
-            if end.valid_bytes > 0 || file_len > 0 {
+            if file_len > 0 {
                 seg.file
                     .sync_all()
                     .map_err(|e| StorageError::io("sync segment", &seg.path, e))?;

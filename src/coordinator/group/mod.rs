@@ -700,6 +700,7 @@ impl GroupCoordinator {
                 None,
             ));
             let durable = self.append(idx, &records)?;
+            s.supersede_tombstoned(&records);
             s.groups.remove(group);
             s.offsets.remove(group);
             s.persisted.remove(group);
@@ -757,7 +758,9 @@ impl GroupCoordinator {
                 }
                 out.push((t.clone(), parts));
             }
-            (out, self.append(idx, &records)?)
+            let durable = self.append(idx, &records)?;
+            s.supersede_tombstoned(&records);
+            (out, durable)
         };
         self.wait_durable(idx, durable).await?;
         Ok(out)
@@ -966,7 +969,9 @@ impl GroupCoordinator {
                     records = records.len(),
                     "expired offsets and groups"
                 );
-                let _ = self.append(idx, &records);
+                if self.append(idx, &records).is_ok() {
+                    s.supersede_tombstoned(&records);
+                }
             }
         }
     }

@@ -55,6 +55,25 @@ impl Shard {
     }
 
     /// A plain commit or a tombstone of `tp` supersedes any pending transactional offset.
+    /// Pending transactional offsets of the partitions `records` tombstone are dropped, as
+    /// replaying those tombstones after a restart drops them: a later COMMIT marker must not
+    /// bring back an offset that was deleted or expired.
+    pub(crate) fn supersede_tombstoned(&mut self, records: &[(Key, Option<Vec<u8>>)]) {
+        for (key, value) in records {
+            if let (
+                Key::Offset {
+                    group,
+                    topic,
+                    partition,
+                },
+                None,
+            ) = (key, value)
+            {
+                self.supersede_pending(group, &(topic.clone(), *partition));
+            }
+        }
+    }
+
     pub(crate) fn supersede_pending(&mut self, group: &str, tp: &(String, i32)) {
         for groups in self.pending_txn.values_mut() {
             if let Some(offsets) = groups.get_mut(group) {

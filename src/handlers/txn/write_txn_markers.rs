@@ -34,13 +34,17 @@ pub(crate) async fn handle(
             let mut parts = Vec::with_capacity(t.partition_indexes.len());
             for (pi, &p) in t.partition_indexes.iter().enumerate() {
                 let written = if t.name.as_str() == OFFSETS_TOPIC {
-                    broker.groups.write_txn_marker(
-                        p.max(0) as usize,
-                        m.producer_id.0,
-                        m.producer_epoch,
-                        marker,
-                        now,
-                    )
+                    usize::try_from(p)
+                        .map_err(|_| E::UnknownTopicOrPartition)
+                        .and_then(|i| {
+                            broker.groups.write_txn_marker(
+                                i,
+                                m.producer_id.0,
+                                m.producer_epoch,
+                                marker,
+                                now,
+                            )
+                        })
                 } else {
                     match broker.replicas.get(t.name.as_str(), p) {
                         None => Err(E::UnknownTopicOrPartition),
