@@ -121,6 +121,12 @@ impl Metrics {
             out,
             "# HELP pilgrimage_request_memory_free_bytes Unreserved request memory.\n# TYPE pilgrimage_request_memory_free_bytes gauge\npilgrimage_request_memory_free_bytes {memory_free}"
         );
+        let _ = writeln!(
+            out,
+            "# HELP pilgrimage_segment_files_open Segment files open now.\n# TYPE pilgrimage_segment_files_open gauge\npilgrimage_segment_files_open {}\n# HELP pilgrimage_segment_files_open_max Budget of open segment files (log.segment.files.open.max).\n# TYPE pilgrimage_segment_files_open_max gauge\npilgrimage_segment_files_open_max {}",
+            pilgrimage_storage::files::open_count(),
+            pilgrimage_storage::files::limit()
+        );
         out
     }
 }

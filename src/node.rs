@@ -164,6 +164,7 @@ impl Node {
             pilgrimage_storage::checkpoint::sync_dir(&dir)?;
         }
         info!(dir = %dir.display(), clean, "opening data directory");
+        set_file_budget(&config);
         let now = crate::now_ms();
         let controller = {
             let dir = dir.clone();
@@ -471,6 +472,41 @@ fn txn_background(broker: &Arc<Broker>, shutdown: &CancellationToken) -> Vec<Joi
     vec![aborts, expiry]
 }
 
+/// Raises the soft open-file limit to the hard one (a server needs a handle per connection and
+/// per open segment file) and sets the budget of open segment files from
+/// `log.segment.files.open.max` (0: half the limit, the rest left to connections and indexes).
+fn set_file_budget(config: &NodeConfig) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    // An unlimited hard limit is still capped by the kernel's nr_open (1 Mi by default).
+    let hard = lim.maximum.unwrap_or(1 << 20);
+    let soft = lim.current.unwrap_or(hard);
+    let soft = if soft < hard {
+        lim.current = Some(hard);
+        match setrlimit(Resource::Nofile, lim) {
+            Ok(()) => hard,
+            Err(e) => {
+                warn!(error = %e, soft, hard, "could not raise the open-file limit");
+                soft
+            }
+        }
+    } else {
+        soft
+    };
+    let configured = config.int("log.segment.files.open.max");
+    let budget = if configured > 0 {
+        configured as usize
+    } else {
+        (soft / 2).max(64) as usize
+    };
+    pilgrimage_storage::files::set_limit(budget);
+    info!(
+        open_files_limit = soft,
+        segment_files = budget,
+        "file handle budget"
+    );
+}
+
 /// Retention, checkpoints and time-based flushes.
 fn background(broker: &Arc<Broker>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
     let every = |ms: i64, f: Arc<dyn Fn(&Broker) + Send + Sync>| {
@@ -516,6 +552,8 @@ fn background(broker: &Arc<Broker>, shutdown: &CancellationToken) -> Vec<JoinHan
                 if let Err(e) = b.replicas.checkpoint_recovery_points() {
                     warn!(error = %e, "writing recovery points failed");
                 }
+                // Segment files beyond the budget that hold unsynced writes: fsynced and closed.
+                pilgrimage_storage::files::sweep();
             }),
         ),
         every(

@@ -302,6 +302,13 @@ pub static BROKER: &[Def] = &[
         "Default flush.ms when log.flush.interval.ms is unset."
     ),
     def!(
+        "log.segment.files.open.max",
+        Int,
+        Some("0"),
+        Check::AtLeast(0),
+        "Segment files kept open at once across all partitions; beyond it the least recently used are closed and reopened on demand. 0: half the process's open-file limit."
+    ),
+    def!(
         "log.flush.offset.checkpoint.interval.ms",
         Int,
         Some("5000"),

@@ -28,10 +28,8 @@
 //! the pass cleans only up to the last dirty segment it covered, and the next pass continues.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pilgrimage_protocol::batch::RecordIter;
@@ -43,6 +41,7 @@ use tracing::{info, warn};
 use twox_hash::XxHash3_128;
 
 use crate::error::StorageError;
+use crate::files::SegmentFile;
 use crate::log::Log;
 use crate::segment::{self, Segment};
 
@@ -69,7 +68,7 @@ struct SegRef {
     base: i64,
     size: u64,
     last_offset: i64,
-    file: Arc<File>,
+    file: SegmentFile,
     path: PathBuf,
 }
 
@@ -201,7 +200,7 @@ impl Log {
                     base: s.base_offset,
                     size: s.size,
                     last_offset: s.last_offset.unwrap_or(s.base_offset),
-                    file: Arc::clone(&s.file),
+                    file: s.file.clone(),
                     path: s.path.clone(),
                 })
                 .collect(),
@@ -272,6 +271,7 @@ impl Log {
             let final_path = self.dir.join(segment::file_name(first, "log"));
             std::fs::rename(&swap, &final_path)
                 .map_err(|e| StorageError::io("rename swapped segment", &final_path, e))?;
+            seg.file.set_path(final_path.clone());
             seg.path = final_path;
             seg.seal()?;
             crate::checkpoint::sync_dir(&self.dir)?;
@@ -401,11 +401,11 @@ fn for_each_batch(
     const CHUNK: u64 = 4 << 20;
     let mut pos = 0u64;
     let mut buf = Vec::new();
+    let file = seg.file.get()?;
     while pos < seg.size {
         let want = (seg.size - pos).min(CHUNK.max(1));
         buf.resize(want as usize, 0);
-        seg.file
-            .read_exact_at(&mut buf, pos)
+        file.read_exact_at(&mut buf, pos)
             .map_err(|e| StorageError::io("read for cleaning", &seg.path, e))?;
         throttle.account(want);
         let mut used = 0usize;
@@ -427,8 +427,7 @@ fn for_each_batch(
                 return Err(unreadable());
             }
             buf.resize(size as usize, 0);
-            seg.file
-                .read_exact_at(&mut buf, pos)
+            file.read_exact_at(&mut buf, pos)
                 .map_err(|e| StorageError::io("read for cleaning", &seg.path, e))?;
             let Ok((b, _)) = BatchView::parse(&buf, 0) else {
                 return Err(unreadable());
@@ -612,9 +611,7 @@ impl CleaningPlan {
                 }
             })?;
         }
-        out.file
-            .sync_all()
-            .map_err(|e| StorageError::io("sync cleaned segment", &out.path, e))?;
+        out.file.sync_all(&out.path)?;
         out.synced_size = out.size;
         throttle.account(out.size);
         Ok((

@@ -4,17 +4,16 @@
 //! Every append made before the plan was taken is covered by its one fsync: producers waiting on
 //! acks=all share it.
 
-use std::fs::File;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::error::StorageError;
+use crate::files::SegmentFile;
 use crate::read::LogPosition;
 
 #[derive(Debug)]
 pub struct FlushPlan {
     /// (file, path, segment base, size to make durable)
-    pub(crate) files: Vec<(Arc<File>, PathBuf, i64, u64)>,
+    pub(crate) files: Vec<(SegmentFile, PathBuf, i64, u64)>,
     /// The log end this flush makes durable.
     pub target: LogPosition,
     /// Records it covers.
@@ -25,8 +24,7 @@ impl FlushPlan {
     /// fsyncs (`fdatasync`) every file of the plan. Blocking: run it off the async runtime.
     pub fn sync(&self) -> Result<(), StorageError> {
         for (file, path, _, _) in &self.files {
-            file.sync_data()
-                .map_err(|e| StorageError::io("fsync", path, e))?;
+            file.sync_data(path)?;
         }
         Ok(())
     }

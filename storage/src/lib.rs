@@ -28,6 +28,7 @@ pub mod checkpoint;
 pub mod compaction;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod flush;
 pub mod index;
 pub mod leader_epoch;

@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use pilgrimage_protocol::batch::control::parse_marker;
 use pilgrimage_protocol::batch::validate;
@@ -569,7 +568,7 @@ impl Log {
             });
         }
         let empty = |s: &Segment| ReadPlan {
-            file: Arc::clone(&s.file),
+            file: None,
             path: s.path.clone(),
             start: 0,
             limit: 0,
@@ -602,7 +601,7 @@ impl Log {
             seg.size
         };
         Ok(ReadPlan {
-            file: Arc::clone(&seg.file),
+            file: Some(seg.file.get()?),
             path: seg.path.clone(),
             start: u64::from(seg.index.lookup(offset)),
             limit,
@@ -708,9 +707,9 @@ impl Log {
         let mut pos = start;
         let mut head = [0u8; view::LOG_OVERHEAD];
         let mut buf = Vec::new();
+        let file = seg.file.get()?;
         while pos + view::LOG_OVERHEAD as u64 <= seg.size {
-            seg.file
-                .read_exact_at(&mut head, pos)
+            file.read_exact_at(&mut head, pos)
                 .map_err(|e| StorageError::io("read", &seg.path, e))?;
             let Some((_, len)) = view::peek_offset_and_length(&head) else {
                 break;
@@ -720,8 +719,7 @@ impl Log {
                 break;
             }
             buf.resize(size as usize, 0);
-            seg.file
-                .read_exact_at(&mut buf, pos)
+            file.read_exact_at(&mut buf, pos)
                 .map_err(|e| StorageError::io("read", &seg.path, e))?;
             let Ok((v, _)) = BatchView::parse(&buf, 0) else {
                 break;
@@ -754,7 +752,7 @@ impl Log {
             .segments
             .values()
             .filter(|s| s.synced_size < s.size)
-            .map(|s| (Arc::clone(&s.file), s.path.clone(), s.base_offset, s.size))
+            .map(|s| (s.file.clone(), s.path.clone(), s.base_offset, s.size))
             .collect();
         if files.is_empty() && self.recovery_point >= self.next_offset {
             return None;
@@ -927,9 +925,7 @@ impl Log {
         for seg in self.segments.values_mut() {
             seg.persist_indexes()?;
             if seg.synced_size < seg.size {
-                seg.file
-                    .sync_data()
-                    .map_err(|e| StorageError::io("sync", &seg.path, e))?;
+                seg.file.sync_data(&seg.path)?;
                 seg.synced_size = seg.size;
             }
         }

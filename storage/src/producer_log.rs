@@ -101,9 +101,16 @@ impl Log {
         let (&base, seg) = self.segments.range(..=offset).next_back()?;
         let start = u64::from(seg.index.lookup(offset));
         let mut found = None;
+        let file = match seg.file.get() {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(dir = %self.dir.display(), error = %e, "cannot locate the last stable offset");
+                return None;
+            }
+        };
         let scanned = scan::scan(
             Source {
-                file: &seg.file,
+                file: &file,
                 path: &seg.path,
                 len: seg.size,
                 segment_base: base,
@@ -236,7 +243,7 @@ impl Log {
             } else {
                 0
             };
-            let file = std::sync::Arc::clone(&seg.file);
+            let file = seg.file.get()?;
             let path = seg.path.clone();
             let len = seg.size;
             let mut seen: Vec<(u64, BatchHeader, Option<Marker>)> = Vec::new();

@@ -27,7 +27,8 @@ pub struct LogPosition {
 /// A read to carry out: bytes of one segment from near `start` up to `limit`.
 #[derive(Debug, Clone)]
 pub struct ReadPlan {
-    pub(crate) file: Arc<File>,
+    /// The segment's file; `None` for an empty read (which opens nothing).
+    pub(crate) file: Option<Arc<File>>,
     pub(crate) path: PathBuf,
     /// Index position at or before the batch holding `offset`.
     pub(crate) start: u64,
@@ -52,13 +53,13 @@ impl ReadPlan {
     /// (the last batch may be cut, as Kafka allows). With `min_one`, the first batch is returned
     /// whole even if it is larger than `max_bytes`, so a consumer always makes progress.
     pub fn execute(&self) -> Result<Bytes, StorageError> {
-        if self.is_empty() {
+        let (false, Some(file)) = (self.is_empty(), &self.file) else {
             return Ok(Bytes::new());
-        }
+        };
         let io = |e| StorageError::io("read", &self.path, e);
         let window = (self.limit - self.start).min(self.max_bytes as u64 + SEEK_SLACK_BYTES);
         let mut buf = vec![0u8; window as usize];
-        self.file.read_exact_at(&mut buf, self.start).map_err(io)?;
+        file.read_exact_at(&mut buf, self.start).map_err(io)?;
         // Walk batch headers to the first batch whose last offset reaches `offset`.
         let mut at = 0usize;
         let first_size = loop {
@@ -71,7 +72,7 @@ impl ReadPlan {
             if at + HEAD <= buf.len() {
                 head.copy_from_slice(&buf[at..at + HEAD]);
             } else {
-                self.file.read_exact_at(&mut head, pos).map_err(io)?;
+                file.read_exact_at(&mut head, pos).map_err(io)?;
             }
             let Some((base, len)) = view::peek_offset_and_length(&head) else {
                 return Ok(Bytes::new());
@@ -102,7 +103,7 @@ impl ReadPlan {
             return Ok(buf.split_off(at).split_to(want));
         }
         let mut out = vec![0u8; want];
-        self.file.read_exact_at(&mut out, from).map_err(io)?;
+        file.read_exact_at(&mut out, from).map_err(io)?;
         Ok(Bytes::from(out))
     }
 }

@@ -6,12 +6,12 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use pilgrimage_protocol::batch::view::{BatchHeader, HEADER_BYTES};
 use tracing::warn;
 
 use crate::error::StorageError;
+use crate::files::SegmentFile;
 use crate::index::{OffsetIndex, TimeIndex, TxnIndex};
 use crate::scan::{self, ScanEnd, Source, Verify};
 
@@ -23,7 +23,8 @@ pub(crate) fn file_name(base_offset: i64, ext: &str) -> String {
 pub(crate) struct Segment {
     pub(crate) base_offset: i64,
     pub(crate) path: PathBuf,
-    pub(crate) file: Arc<File>,
+    /// Opened while in use (see [`crate::files`]).
+    pub(crate) file: SegmentFile,
     /// Bytes of whole batches in the file.
     pub(crate) size: u64,
     /// Bytes known to be on stable storage.
@@ -52,7 +53,7 @@ impl Segment {
     fn blank(
         dir: &Path,
         path: PathBuf,
-        file: File,
+        file: Option<File>,
         base_offset: i64,
         size: u64,
         now_ms: i64,
@@ -60,7 +61,7 @@ impl Segment {
     ) -> Segment {
         Segment {
             base_offset,
-            file: Arc::new(file),
+            file: SegmentFile::new(path.clone(), file),
             size,
             synced_size: size,
             index: OffsetIndex::new(dir.join(file_name(base_offset, "index")), base_offset),
@@ -97,7 +98,7 @@ impl Segment {
         Ok(Segment::blank(
             dir,
             path,
-            file,
+            Some(file),
             base_offset,
             0,
             now_ms,
@@ -129,7 +130,7 @@ impl Segment {
         Ok(Segment::blank(
             dir,
             path,
-            file,
+            Some(file),
             base_offset,
             0,
             now_ms,
@@ -149,19 +150,15 @@ impl Segment {
         index_interval_bytes: u64,
     ) -> Result<(Segment, Option<String>), StorageError> {
         let path = dir.join(file_name(base_offset, "log"));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StorageError::io("open segment", &path, e))?;
-        let file_len = file
-            .metadata()
+        // Opened lazily: a clean open reads the tail of most segments once, and the handle is
+        // closed again when the budget of open handles needs it.
+        let file_len = std::fs::metadata(&path)
             .map_err(|e| StorageError::io("stat segment", &path, e))?
             .len();
         let mut seg = Segment::blank(
             dir,
             path,
-            file,
+            None,
             base_offset,
             file_len,
             now_ms,
@@ -182,15 +179,14 @@ impl Segment {
             });
             if end.valid_bytes < file_len {
                 seg.file
+                    .get_for_write()?
                     .set_len(end.valid_bytes)
                     .map_err(|e| StorageError::io("truncate segment", &seg.path, e))?;
             }
             // What recovery read may have come from the page cache of a killed process: make it
             // durable before the recovery point moves past it (an empty segment holds nothing).
             if file_len > 0 {
-                seg.file
-                    .sync_all()
-                    .map_err(|e| StorageError::io("sync segment", &seg.path, e))?;
+                seg.file.sync_all(&seg.path)?;
             }
             seg.size = end.valid_bytes;
             seg.synced_size = end.valid_bytes;
@@ -209,9 +205,10 @@ impl Segment {
         // Walk from the last index entry to learn the last offset and latest timestamps.
         let start = u64::from(seg.index.last_position());
         let mut tail: Vec<(u64, BatchHeader)> = Vec::new();
+        let file = seg.file.get()?;
         let end = scan::scan(
             Source {
-                file: &seg.file,
+                file: &file,
                 path: &seg.path,
                 len: file_len,
                 segment_base: base_offset,
@@ -259,7 +256,7 @@ impl Segment {
         self.bytes_since_index = 0;
         self.max_timestamp = -1;
         self.last_offset = None;
-        let file = Arc::clone(&self.file);
+        let file = self.file.get()?;
         let path = self.path.clone();
         let mut first_ts = None;
         let end = scan::scan(
@@ -313,8 +310,9 @@ impl Segment {
         debug_assert!(batch.len() >= HEADER_BYTES);
         debug_assert!(!self.sealed, "append to a sealed segment");
         let pos = self.size;
-        if let Err(e) = self.file.write_all_at(batch, pos) {
-            if let Err(cut) = self.file.set_len(pos) {
+        let file = self.file.get_for_write()?;
+        if let Err(e) = file.write_all_at(batch, pos) {
+            if let Err(cut) = file.set_len(pos) {
                 warn!(segment = %self.path.display(), error = %cut, "could not cut back a failed write");
             }
             return Err(StorageError::io("append", &self.path, e));
@@ -382,9 +380,10 @@ impl Segment {
     /// Cuts off every batch whose last offset is ≥ `offset`. Returns the new size.
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64, StorageError> {
         let mut cut_at = None;
+        let file = self.file.get_for_write()?;
         scan::scan(
             Source {
-                file: &self.file,
+                file: &file,
                 path: &self.path,
                 len: self.size,
                 segment_base: self.base_offset,
@@ -400,8 +399,7 @@ impl Segment {
         let Some(cut) = cut_at else {
             return Ok(self.size);
         };
-        self.file
-            .set_len(cut)
+        file.set_len(cut)
             .map_err(|e| StorageError::io("truncate", &self.path, e))?;
         self.txn_index.truncate_from(offset);
         self.size = cut;

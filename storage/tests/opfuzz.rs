@@ -18,14 +18,27 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { records: u8, value_len: u16 },
-    Read { pick: prop::sample::Index },
+    Append {
+        records: u8,
+        value_len: u16,
+    },
+    Read {
+        pick: prop::sample::Index,
+    },
     Roll,
     Flush,
     Reopen,
-    Crash { cut: prop::sample::Index },
-    AdvanceStart { pick: prop::sample::Index },
-    Truncate { pick: prop::sample::Index },
+    Crash {
+        cut: prop::sample::Index,
+    },
+    AdvanceStart {
+        pick: prop::sample::Index,
+    },
+    Truncate {
+        pick: prop::sample::Index,
+    },
+    /// Close segment handles beyond the budget (kept at two, so most operations reopen files).
+    Sweep,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -38,6 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<prop::sample::Index>().prop_map(|cut| Op::Crash { cut }),
         1 => any::<prop::sample::Index>().prop_map(|pick| Op::AdvanceStart { pick }),
         1 => any::<prop::sample::Index>().prop_map(|pick| Op::Truncate { pick }),
+        1 => Just(Op::Sweep),
     ]
 }
 
@@ -138,6 +152,7 @@ fn check(log: &Log, m: &Model) {
 }
 
 fn run(ops: Vec<Op>) {
+    pilgrimage_storage::files::set_limit(2);
     let dir = tempfile::tempdir().expect("dir");
     let mut m = Model {
         batches: Vec::new(),
@@ -182,6 +197,10 @@ fn run(ops: Vec<Op>) {
                 }
             }
             Op::Roll => log.roll(0).expect("roll"),
+            Op::Sweep => {
+                pilgrimage_storage::files::sweep();
+                assert!(pilgrimage_storage::files::open_count() <= 2 + 1);
+            }
             Op::Flush => {
                 if let Some(plan) = log.flush_plan() {
                     plan.sync().expect("sync");

@@ -136,6 +136,14 @@ impl ChildNode {
     }
 }
 
+impl Drop for ChildNode {
+    /// A test that fails midway must not leave its node running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A raw Kafka connection: sends any request, including malformed ones.
 pub(crate) struct Raw {
     pub(crate) stream: TcpStream,
