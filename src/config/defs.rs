@@ -302,6 +302,13 @@ pub static BROKER: &[Def] = &[
         "Default flush.ms when log.flush.interval.ms is unset."
     ),
     def!(
+        "produce.validate.compressed.records",
+        Boolean,
+        Some("false"),
+        Check::Any,
+        "Decompress produced compressed batches to check every record. Off: a compressed batch is checked by its header and CRC alone (records of compacted topics are always checked, they need keys)."
+    ),
+    def!(
         "log.segment.files.open.max",
         Int,
         Some("0"),

@@ -12,6 +12,7 @@ fn opts() -> ValidationOptions {
         max_batch_bytes: 1 << 24,
         require_keys: false,
         timestamp_window: None,
+        compressed_records: true,
     }
 }
 
@@ -170,6 +171,36 @@ fn keyless_records_are_refused_on_compacted_topics() {
         validate_produce(&batch, &o).unwrap_err(),
         BatchError::MissingKey { index: 1 }
     );
+}
+
+#[test]
+fn compressed_batches_are_checked_by_their_header_unless_records_are_asked_for() {
+    let mut batch = build(Compression::Lz4, &[(5, None, Some(vec![7; 100]), vec![])]);
+    // Garbage in the compressed records, under a CRC that matches it: only the producer's
+    // bytes are stored, which a header check accepts and a record walk refuses.
+    let body_at = view::HEADER_BYTES;
+    for b in &mut batch[body_at..] {
+        *b = 0xAB;
+    }
+    view::rewrite_crc(&mut batch);
+    let mut o = opts();
+    assert!(validate_produce(&batch, &o).is_err());
+    o.compressed_records = false;
+    validate_produce(&batch, &o).unwrap();
+    // Keys are needed on compacted topics: the records are walked whatever the option says.
+    o.require_keys = true;
+    assert!(validate_produce(&batch, &o).is_err());
+    // Timestamps are checked on the batch's first and largest.
+    o.require_keys = false;
+    o.timestamp_window = Some(super::validate::TimestampWindow {
+        now_ms: 1_000_000,
+        before_max_ms: 1000,
+        after_max_ms: 1000,
+    });
+    assert!(matches!(
+        validate_produce(&batch, &o),
+        Err(BatchError::Timestamp { timestamp: 5, .. })
+    ));
 }
 
 #[test]

@@ -11,6 +11,14 @@
 //! - keys present when the topic is compacted;
 //! - CreateTime timestamps within `message.timestamp.{before,after}.max.ms` of now;
 //! - the batch no larger than `max.message.bytes`.
+//!
+//! Compressed batches are checked from their header alone unless
+//! [`ValidationOptions::compressed_records`] asks for more (compacted topics do: records need
+//! keys). Decompressing every batch to walk its records is the largest cost of a compressed
+//! produce, and it buys little: the CRC already proves the bytes are the ones the producer
+//! built, offsets come from the header (`last_offset_delta` = count - 1), and consumers read
+//! records by their own offset deltas. Timestamps are then checked on the batch's first and
+//! largest timestamp.
 
 use crate::batch::records::{Input, RecordMeta, SliceInput, StreamInput, read_record_meta};
 use crate::batch::view::{BatchHeader, BatchView, Batches};
@@ -26,6 +34,8 @@ pub struct ValidationOptions {
     pub require_keys: bool,
     /// The time now, and how far before/after it a CreateTime timestamp may lie.
     pub timestamp_window: Option<TimestampWindow>,
+    /// Decompress compressed batches and check each record, as for uncompressed ones.
+    pub compressed_records: bool,
 }
 
 /// Bounds on CreateTime timestamps (KIP-937).
@@ -117,6 +127,7 @@ pub fn validate_batch(view: &BatchView<'_>, opts: &ValidationOptions) -> Result<
     let check = |index: i64, m: &RecordMeta| check_record(h, index, m, opts);
     match compression {
         Compression::None => walk_records(&mut SliceInput::new(body), h, check),
+        _ if !opts.compressed_records && !opts.require_keys => check_batch_timestamps(h, opts),
         codec => {
             let cap = decompressed_cap(body.len());
             let reader = codec::decompress_reader(codec, body, cap)?;
@@ -136,6 +147,25 @@ pub fn validate_batch(view: &BatchView<'_>, opts: &ValidationOptions) -> Result<
             }
         }
     }
+}
+
+/// The timestamp window applied to a batch as a whole: its first record's timestamp (the base)
+/// and its largest.
+fn check_batch_timestamps(h: &BatchHeader, opts: &ValidationOptions) -> Result<(), BatchError> {
+    let Some(w) = opts.timestamp_window else {
+        return Ok(());
+    };
+    for ts in [h.base_timestamp, h.max_timestamp] {
+        let too_old = ts < w.now_ms.saturating_sub(w.before_max_ms);
+        let too_new = ts > w.now_ms.saturating_add(w.after_max_ms);
+        if ts != -1 && (too_old || too_new) {
+            return Err(BatchError::Timestamp {
+                index: 0,
+                timestamp: ts,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_record(
