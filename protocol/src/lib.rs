@@ -19,6 +19,7 @@
 pub mod batch;
 pub mod codec;
 pub mod error;
+pub mod fetch;
 pub mod frame;
 pub mod fuzz;
 pub mod header;

@@ -43,6 +43,9 @@ use crate::server::memory::Reservation;
 #[derive(Debug)]
 pub(crate) enum Reply {
     Bytes(BytesMut),
+    /// A response in parts written with one vectored write: Fetch responses, whose record
+    /// bytes are the buffers the reads returned, not copies.
+    Parts(Vec<Bytes>),
     /// acks=0: nothing goes back.
     Nothing,
     /// Close the connection (acks=0 produce that failed, or a response that cannot be encoded).
@@ -282,7 +285,25 @@ pub(crate) async fn commit_admin<T: AdminResult>(
     }
 }
 
-fn encode<R: Encodable>(broker: &Broker, key: ApiKey, version: i16, corr: i32, r: &R) -> Reply {
+fn encode<R: Encodable + 'static>(
+    broker: &Broker,
+    key: ApiKey,
+    version: i16,
+    corr: i32,
+    r: &R,
+) -> Reply {
+    if let Some(fetch) = (r as &dyn std::any::Any).downcast_ref::<FetchResponse>() {
+        return match pilgrimage_protocol::fetch::encode_fetch(version, corr, fetch) {
+            Ok(p) => {
+                broker.metrics.bytes_out.add(p.len as u64);
+                Reply::Parts(p.parts)
+            }
+            Err(e) => {
+                error!(error = %e, "response encoding failed");
+                Reply::Close(e.to_string())
+            }
+        };
+    }
     let mut buf = BytesMut::new();
     match response::encode(&mut buf, key, version, corr, r) {
         Ok(()) => {

@@ -12,10 +12,11 @@
 //! bounded by `max.in.flight.requests.per.connection`: a full queue stops the reader.
 //! Anything that cannot be framed or decoded closes this connection and nothing else.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use pilgrimage_protocol::frame;
 use pilgrimage_protocol::header::RequestHeader;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -63,6 +64,12 @@ pub(crate) async fn serve(
                         break;
                     }
                 }
+                Reply::Parts(parts) => {
+                    if let Err(e) = write_parts(&mut wr, &parts).await {
+                        debug!(error = %e, "write failed");
+                        break;
+                    }
+                }
                 Reply::Nothing => {}
                 Reply::Close(why) => {
                     info!(%why, "closing connection");
@@ -81,6 +88,43 @@ pub(crate) async fn serve(
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// Most buffers handed to one `writev` (Linux's `IOV_MAX` is 1024; a fetch has a few per
+/// partition).
+const IOVECS_MAX: usize = 64;
+
+/// Writes `parts` in order with vectored writes, resuming after short writes.
+async fn write_parts(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    parts: &[Bytes],
+) -> std::io::Result<()> {
+    let (mut idx, mut off) = (0usize, 0usize);
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(IOVECS_MAX.min(parts.len()));
+    while idx < parts.len() {
+        slices.clear();
+        if let Some(first) = parts[idx].get(off..) {
+            slices.push(IoSlice::new(first));
+        }
+        for p in parts.iter().skip(idx + 1).take(IOVECS_MAX - 1) {
+            slices.push(IoSlice::new(p));
+        }
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 && slices.iter().any(|s| !s.is_empty()) {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while idx < parts.len() {
+            let left = parts[idx].len() - off;
+            if n < left {
+                off += n;
+                break;
+            }
+            n -= left;
+            idx += 1;
+            off = 0;
+        }
+    }
+    Ok(())
 }
 
 async fn read_loop(

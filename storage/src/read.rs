@@ -58,8 +58,7 @@ impl ReadPlan {
         };
         let io = |e| StorageError::io("read", &self.path, e);
         let window = (self.limit - self.start).min(self.max_bytes as u64 + SEEK_SLACK_BYTES);
-        let mut buf = vec![0u8; window as usize];
-        file.read_exact_at(&mut buf, self.start).map_err(io)?;
+        let buf = read_at(file, window as usize, self.start).map_err(io)?;
         // Walk batch headers to the first batch whose last offset reaches `offset`.
         let mut at = 0usize;
         let first_size = loop {
@@ -102,8 +101,21 @@ impl ReadPlan {
             let mut buf = Bytes::from(buf);
             return Ok(buf.split_off(at).split_to(want));
         }
-        let mut out = vec![0u8; want];
-        file.read_exact_at(&mut out, from).map_err(io)?;
-        Ok(Bytes::from(out))
+        Ok(Bytes::from(read_at(file, want, from).map_err(io)?))
     }
+}
+
+/// Reads exactly `len` bytes at `pos` into a new buffer, without zero-filling it first (the
+/// memset would cost as much as the copy the read itself does).
+fn read_at(file: &File, len: usize, pos: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        let at = pos + buf.len() as u64;
+        let n = rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
 }
