@@ -348,29 +348,34 @@ fn append_one(
         set_log_append_time(&mut batch, now);
     }
     let size = batch.len() as u64;
-    let append = |batch: &mut Vec<u8>| {
-        p.append(batch, now, acks == -1).map_err(|e| match e {
-            AppendError::TooLarge(_) => Failure::code(ResponseError::RecordListTooLarge),
-            AppendError::Malformed(_) => Failure::code(ResponseError::CorruptMessage),
-            AppendError::Storage(_) => Failure::code(ResponseError::KafkaStorageError),
-            AppendError::Producer(e) => producer_failure(e),
-        })
+    let sync = acks == -1;
+    let failure = |e: AppendError| match e {
+        AppendError::TooLarge(_) => Failure::code(ResponseError::RecordListTooLarge),
+        AppendError::Malformed(_) => Failure::code(ResponseError::CorruptMessage),
+        AppendError::Storage(_) => Failure::code(ResponseError::KafkaStorageError),
+        AppendError::Producer(e) => producer_failure(e),
     };
+    let (pid, epoch) = (header.producer_id, header.producer_epoch);
     let appended = match txn.id {
-        Some(id)
-            if header.is_transactional()
-                && !p.producer_txn_open(header.producer_id, header.producer_epoch) =>
-        {
-            let tp = (p.topic.to_string(), p.index);
-            broker
-                .txns
-                .with_verified(id, header.producer_id, header.producer_epoch, &tp, || {
-                    append(&mut batch)
-                })
-                .map_err(|e| verification_failure(e, txn.version))
-                .and_then(|r| r)
+        // A transactional batch goes in at once while its transaction is open here; the first
+        // one of a transaction is verified with the coordinator, atomically with its append.
+        Some(id) if header.is_transactional() => {
+            match p.append_in_open_txn(&mut batch, now, sync, pid, epoch) {
+                Ok(Some(info)) => Ok(info),
+                Ok(None) => {
+                    let tp = (p.topic.to_string(), p.index);
+                    broker
+                        .txns
+                        .with_verified(id, pid, epoch, &tp, || {
+                            p.append(&mut batch, now, sync).map_err(failure)
+                        })
+                        .map_err(|e| verification_failure(e, txn.version))
+                        .and_then(|r| r)
+                }
+                Err(e) => Err(failure(e)),
+            }
         }
-        _ => append(&mut batch),
+        _ => p.append(&mut batch, now, sync).map_err(failure),
     };
     let info = appended?;
     if info.duplicate {

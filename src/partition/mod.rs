@@ -138,12 +138,50 @@ impl Partition {
         sync: bool,
         origin: AppendOrigin,
     ) -> Result<AppendInfo, AppendError> {
+        let appended = self.append_unless(batch, now_ms, sync, origin, |_| None)?;
+        Ok(appended.unwrap_or_else(|never: std::convert::Infallible| match never {}))
+    }
+
+    /// Appends a client's transactional batch only if its producer's transaction is already
+    /// open in this partition (checked under the same lock as the append, so a marker cannot
+    /// close it in between). `None`: not open; the coordinator must verify the partition was
+    /// added to the transaction first (KIP-890).
+    pub fn append_in_open_txn(
+        &self,
+        batch: &mut [u8],
+        now_ms: i64,
+        sync: bool,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Result<Option<AppendInfo>, AppendError> {
+        let appended = self.append_unless(batch, now_ms, sync, AppendOrigin::Client, |log| {
+            let open = log
+                .producer_state()
+                .entry(producer_id)
+                .is_some_and(|e| e.epoch == producer_epoch && e.txn_first_offset.is_some());
+            (!open).then_some(())
+        })?;
+        Ok(appended.ok())
+    }
+
+    /// Appends unless `refuse`, asked under the partition lock, gives a reason not to.
+    fn append_unless<R>(
+        &self,
+        batch: &mut [u8],
+        now_ms: i64,
+        sync: bool,
+        origin: AppendOrigin,
+        refuse: impl FnOnce(&Log) -> Option<R>,
+    ) -> Result<Result<AppendInfo, R>, AppendError> {
         let epoch = self.leader_epoch();
         let (info, due) = {
             let mut st = self.state.lock();
+            if let Some(why) = refuse(&st.log) {
+                return Ok(Err(why));
+            }
             let info = st.log.append_from(batch, epoch, now_ms, origin)?;
             if info.duplicate {
-                return Ok(info);
+                return Ok(Ok(info));
             }
             // One replica: everything written is committed.
             st.high_watermark = info.end;
@@ -153,7 +191,7 @@ impl Partition {
             self.flush_wanted.notify_one();
         }
         self.waiters.wake_all();
-        Ok(info)
+        Ok(Ok(info))
     }
 
     /// Waits until everything below `offset` is fsynced, at most `timeout`.
@@ -214,17 +252,6 @@ impl Partition {
         };
         let plan = st.log.read(offset, max_bytes, upper, min_one)?;
         Ok((plan, marks))
-    }
-
-    /// Whether `producer_id` has a transaction open here with this epoch (its next
-    /// transactional batches need no verification).
-    pub fn producer_txn_open(&self, producer_id: i64, epoch: i16) -> bool {
-        self.state
-            .lock()
-            .log
-            .producer_state()
-            .entry(producer_id)
-            .is_some_and(|e| e.epoch == epoch && e.txn_first_offset.is_some())
     }
 
     /// Aborted transactions overlapping `[from, upper)` (`read_committed` fetches).

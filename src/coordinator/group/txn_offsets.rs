@@ -255,13 +255,7 @@ impl GroupCoordinator {
             .append_from(&mut batch, now, true, AppendOrigin::Coordinator)
             .map_err(|e| {
                 warn!(partition = idx, error = %e, "marker refused by __consumer_offsets");
-                match e {
-                    pilgrimage_storage::AppendError::Producer(
-                        pilgrimage_storage::ProducerError::CoordinatorFenced(_),
-                    ) => E::TransactionCoordinatorFenced,
-                    pilgrimage_storage::AppendError::Producer(_) => E::InvalidProducerEpoch,
-                    _ => E::KafkaStorageError,
-                }
+                crate::coordinator::txn::marker_refusal(&e)
             })?;
         s.end_txn(producer_id, marker.commit);
         Ok((p, info.last_offset + 1))

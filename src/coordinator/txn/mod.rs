@@ -36,6 +36,20 @@ use pilgrimage_storage::AppendOrigin;
 use tracing::{info, warn};
 
 use self::producer_ids::ProducerIdManager;
+
+/// What a refused marker means. A fenced one (a newer producer epoch or coordinator owns the
+/// producer in that partition) is final and the marker is dropped, as Kafka stops sending it;
+/// anything else is the partition failing to write, retried until it succeeds.
+pub(crate) fn marker_refusal(e: &pilgrimage_storage::AppendError) -> E {
+    use pilgrimage_storage::{AppendError, ProducerError};
+    match e {
+        AppendError::Producer(ProducerError::CoordinatorFenced(_)) => {
+            E::TransactionCoordinatorFenced
+        }
+        AppendError::Producer(_) => E::InvalidProducerEpoch,
+        _ => E::KafkaStorageError,
+    }
+}
 use self::records::{TxnValue, decode_key, decode_value, encode_key, encode_value};
 use self::state::{EndOutcome, InitOutcome, TxnMetadata, TxnState};
 use crate::broker::Broker;
@@ -432,7 +446,7 @@ impl TxnCoordinator {
                             .map(|info| Some((part, info.last_offset + 1)))
                             .map_err(|e| {
                                 warn!(topic = %topic, partition = p, error = %e, "transaction marker refused");
-                                E::KafkaStorageError
+                                marker_refusal(&e)
                             })
                     }
                 }
