@@ -62,7 +62,7 @@ fn append(c: &mut Criterion) {
     let mut log = open(dir.path());
     let b = batch(100, 1024);
     while log.size_bytes() < 64 << 20 {
-        log.append(&mut b.clone(), 0, 0).expect("append");
+        log.append(&b.clone(), 0, 0).expect("append");
     }
     let end = log.end();
     let last = log.next_offset();

@@ -130,14 +130,14 @@ impl Controller {
                 headers: &[],
             });
         }
-        let mut batch = builder
+        let batch = builder
             .build()
             .map_err(|e| ControllerError::Corrupt(e.to_string()))?;
         let log = Arc::clone(&self.log);
         let last = tokio::task::spawn_blocking(move || -> Result<i64, ControllerError> {
             let mut log = log.lock();
             let info = log
-                .append(&mut batch, 0, now)
+                .append(&batch, 0, now)
                 .map_err(|e| ControllerError::Corrupt(e.to_string()))?;
             if let Some(plan) = log.flush_plan() {
                 if let Err(e) = plan.sync() {

@@ -333,20 +333,24 @@ fn append_one(
     let view = validate_produce(&records, &opts).map_err(|e| batch_failure(&e))?;
     let header = *view.header();
     let source = header.compression().map_err(|e| batch_failure(&e))?;
-    let mut batch = match settings.compression {
+    // The batch is written as received unless the topic changes it (its codec, or
+    // LogAppendTime, which the CRC covers); the log patches its offsets without a copy.
+    let mut rewritten = match settings.compression {
         Some(target) if target != source => {
             let out = recompress(&view, target, decompressed_cap(view.records_bytes().len()))
                 .map_err(|e| batch_failure(&e))?;
             if out.len() > settings.max_message_bytes {
                 return Err(Failure::code(ResponseError::MessageTooLarge));
             }
-            out
+            Some(out)
         }
-        _ => view.bytes().to_vec(),
+        _ => None,
     };
     if settings.log_append_time {
-        set_log_append_time(&mut batch, now);
+        let b = rewritten.get_or_insert_with(|| view.bytes().to_vec());
+        set_log_append_time(b, now);
     }
+    let batch: &[u8] = rewritten.as_deref().unwrap_or(view.bytes());
     let size = batch.len() as u64;
     let sync = acks == -1;
     let failure = |e: AppendError| match e {
@@ -360,14 +364,14 @@ fn append_one(
         // A transactional batch goes in at once while its transaction is open here; the first
         // one of a transaction is verified with the coordinator, atomically with its append.
         Some(id) if header.is_transactional() => {
-            match p.append_in_open_txn(&mut batch, now, sync, pid, epoch) {
+            match p.append_in_open_txn(batch, now, sync, pid, epoch) {
                 Ok(Some(info)) => Ok(info),
                 Ok(None) => {
                     let tp = (p.topic.to_string(), p.index);
                     broker
                         .txns
                         .with_verified(id, pid, epoch, &tp, || {
-                            p.append(&mut batch, now, sync).map_err(failure)
+                            p.append(batch, now, sync).map_err(failure)
                         })
                         .map_err(|e| verification_failure(e, txn.version))
                         .and_then(|r| r)
@@ -375,7 +379,7 @@ fn append_one(
                 Err(e) => Err(failure(e)),
             }
         }
-        _ => p.append(&mut batch, now, sync).map_err(failure),
+        _ => p.append(batch, now, sync).map_err(failure),
     };
     let info = appended?;
     if info.duplicate {

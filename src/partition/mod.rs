@@ -120,12 +120,7 @@ impl Partition {
 
     /// Appends one validated batch from a producer. `sync` asks the flusher for an fsync now
     /// (acks=all).
-    pub fn append(
-        &self,
-        batch: &mut [u8],
-        now_ms: i64,
-        sync: bool,
-    ) -> Result<AppendInfo, AppendError> {
+    pub fn append(&self, batch: &[u8], now_ms: i64, sync: bool) -> Result<AppendInfo, AppendError> {
         self.append_from(batch, now_ms, sync, AppendOrigin::Client)
     }
 
@@ -133,7 +128,7 @@ impl Partition {
     /// transaction markers and its own records).
     pub fn append_from(
         &self,
-        batch: &mut [u8],
+        batch: &[u8],
         now_ms: i64,
         sync: bool,
         origin: AppendOrigin,
@@ -148,7 +143,7 @@ impl Partition {
     /// added to the transaction first (KIP-890).
     pub fn append_in_open_txn(
         &self,
-        batch: &mut [u8],
+        batch: &[u8],
         now_ms: i64,
         sync: bool,
         producer_id: i64,
@@ -167,7 +162,7 @@ impl Partition {
     /// Appends unless `refuse`, asked under the partition lock, gives a reason not to.
     fn append_unless<R>(
         &self,
-        batch: &mut [u8],
+        batch: &[u8],
         now_ms: i64,
         sync: bool,
         origin: AppendOrigin,

@@ -554,7 +554,7 @@ impl CleaningPlan {
             for_each_batch(seg, throttle, |b| {
                 let h = *b.header();
                 if h.is_control() {
-                    return out.append(b.bytes(), &h);
+                    return out.append(b.bytes(), &[], &h);
                 }
                 let existing =
                     (h.attributes & ATTR_DELETE_HORIZON != 0).then_some(h.base_timestamp);
@@ -565,7 +565,7 @@ impl CleaningPlan {
                     let empty = empty_batch(b);
                     let (nv, _) =
                         BatchView::parse(&empty, 0).map_err(|e| corrupt(seg, e.to_string()))?;
-                    return out.append(&empty, nv.header());
+                    return out.append(&empty, &[], nv.header());
                 }
                 let cap = decompressed_cap(b.records_bytes().len());
                 let mut tombstones = false;
@@ -590,12 +590,12 @@ impl CleaningPlan {
                     min_horizon = Some(min_horizon.map_or(hz, |m| m.min(hz)));
                 }
                 match filtered {
-                    Filtered::All => out.append(b.bytes(), &h),
+                    Filtered::All => out.append(b.bytes(), &[], &h),
                     Filtered::Rewritten(bytes) => {
                         dropped += u64::from((h.records_count - records_in(&bytes)).max(0) as u32);
                         let (nv, _) =
                             BatchView::parse(&bytes, 0).map_err(|e| corrupt(seg, e.to_string()))?;
-                        out.append(&bytes, nv.header())
+                        out.append(&bytes, &[], nv.header())
                     }
                     Filtered::Nothing => {
                         dropped += u64::from(h.records_count.max(0) as u32);
@@ -604,7 +604,7 @@ impl CleaningPlan {
                             let empty = empty_batch(b);
                             let (nv, _) = BatchView::parse(&empty, 0)
                                 .map_err(|e| corrupt(seg, e.to_string()))?;
-                            out.append(&empty, nv.header())?;
+                            out.append(&empty, &[], nv.header())?;
                         }
                         Ok(())
                     }

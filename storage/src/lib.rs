@@ -2,7 +2,7 @@
 //! indexes, crash recovery, retention and group-commit flushing. No networking, no async.
 //!
 //! ```text
-//! append(batch) ─▶ assign offsets (outside the CRC) ─▶ roll? ─▶ pwrite to the active .log
+//! append(batch) ─▶ assign offsets (outside the CRC) ─▶ roll? ─▶ pwritev to the active .log
 //!                                                             └▶ every index.interval.bytes:
 //!                                                                .index / .timeindex entry (memory)
 //! flush_plan() ─▶ FlushPlan::sync() (no lock) ─▶ flush_completed(): recovery point = plan end

@@ -112,6 +112,10 @@ pub struct Log {
     pub(crate) txn_positions: HashMap<i64, LogPosition>,
 }
 
+/// Bytes at the start of a batch that the log rewrites (base offset, length, partition leader
+/// epoch): everything before the magic byte, outside the CRC.
+const PATCHED_PREFIX_BYTES: usize = view::MAGIC;
+
 fn parse_base(name: &str, ext: &str) -> Option<i64> {
     let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
     if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
@@ -344,7 +348,7 @@ impl Log {
     /// Appends one validated batch from a client: see [`Log::append_from`].
     pub fn append(
         &mut self,
-        batch: &mut [u8],
+        batch: &[u8],
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
@@ -357,7 +361,7 @@ impl Log {
     /// and writes the batch. The batch is not yet durable: see [`Log::flush_plan`].
     pub fn append_from(
         &mut self,
-        batch: &mut [u8],
+        batch: &[u8],
         leader_epoch: i32,
         now_ms: i64,
         origin: AppendOrigin,
@@ -386,8 +390,15 @@ impl Log {
                 duplicate: true,
             });
         }
-        view::set_base_offset(batch, base_offset);
-        view::set_partition_leader_epoch(batch, leader_epoch);
+        // Base offset and leader epoch lie in the first bytes, outside the CRC: they are
+        // patched in a copy of those bytes and the rest is written as received.
+        let (first, rest_of_batch) = batch
+            .split_at_checked(PATCHED_PREFIX_BYTES)
+            .ok_or_else(|| AppendError::Malformed("batch shorter than its header".into()))?;
+        let mut head = [0u8; PATCHED_PREFIX_BYTES];
+        head.copy_from_slice(first);
+        view::set_base_offset(&mut head, base_offset);
+        view::set_partition_leader_epoch(&mut head, leader_epoch);
         let mut h = header;
         h.base_offset = base_offset;
         h.partition_leader_epoch = leader_epoch;
@@ -401,7 +412,7 @@ impl Log {
             .values_mut()
             .next_back()
             .ok_or_else(|| StorageError::Invalid("no segment".into()))?;
-        if let Err(e) = active.append(batch, &h) {
+        if let Err(e) = active.append(&head, rest_of_batch, &h) {
             if e.is_disk_full() {
                 // The write was cut back: nothing half-written remains, the log stays usable.
                 return Err(e.into());

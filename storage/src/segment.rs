@@ -4,7 +4,6 @@
 //! `00000000000000000000.log`, `.index`, `.timeindex`.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use pilgrimage_protocol::batch::view::{BatchHeader, HEADER_BYTES};
@@ -304,14 +303,20 @@ impl Segment {
         self.bytes_since_index += size;
     }
 
-    /// Appends one batch whose offsets are already assigned. On a failed write the file is cut
-    /// back so that no partial batch remains.
-    pub(crate) fn append(&mut self, batch: &[u8], h: &BatchHeader) -> Result<(), StorageError> {
-        debug_assert!(batch.len() >= HEADER_BYTES);
+    /// Appends one batch whose offsets are already assigned, given as `head` then `tail` (the
+    /// log passes the patched first bytes and the rest as received, so the batch is never
+    /// copied). On a failed write the file is cut back so that no partial batch remains.
+    pub(crate) fn append(
+        &mut self,
+        head: &[u8],
+        tail: &[u8],
+        h: &BatchHeader,
+    ) -> Result<(), StorageError> {
+        debug_assert!(head.len() + tail.len() >= HEADER_BYTES);
         debug_assert!(!self.sealed, "append to a sealed segment");
         let pos = self.size;
         let file = self.file.get_for_write()?;
-        if let Err(e) = file.write_all_at(batch, pos) {
+        if let Err(e) = write_all_vectored_at(&file, head, tail, pos) {
             if let Err(cut) = file.set_len(pos) {
                 warn!(segment = %self.path.display(), error = %cut, "could not cut back a failed write");
             }
@@ -321,7 +326,7 @@ impl Segment {
             // Kafka's rollingBasedTimestamp: `segment.ms` counts from the first batch's time.
             self.rolling_base_ms = h.max_timestamp;
         }
-        self.size += batch.len() as u64;
+        self.size += (head.len() + tail.len()) as u64;
         self.index_batch(pos, h);
         self.last_offset = Some(h.last_offset());
         Ok(())
@@ -408,4 +413,25 @@ impl Segment {
         self.sealed = false;
         Ok(cut)
     }
+}
+
+/// `pwritev` of two buffers at `pos`, resumed after short writes.
+fn write_all_vectored_at(
+    file: &File,
+    mut head: &[u8],
+    mut tail: &[u8],
+    mut pos: u64,
+) -> std::io::Result<()> {
+    while !head.is_empty() || !tail.is_empty() {
+        let bufs = [std::io::IoSlice::new(head), std::io::IoSlice::new(tail)];
+        let n = rustix::io::pwritev(file, &bufs, pos)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        pos += n as u64;
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        tail = tail.get(n - from_head..).unwrap_or_default();
+    }
+    Ok(())
 }

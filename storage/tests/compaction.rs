@@ -57,7 +57,7 @@ fn append(log: &mut Log, recs: &[Rec], codec: Compression) {
             headers: &[],
         });
     }
-    log.append(&mut b.build().expect("batch"), 0, 0)
+    log.append(&b.build().expect("batch"), 0, 0)
         .expect("append");
 }
 

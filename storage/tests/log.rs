@@ -78,8 +78,8 @@ fn appends_are_read_back_across_segments() {
     let mut expected = Vec::new();
     for i in 0..200 {
         let n = 1 + i % 5;
-        let mut b = batch(n, 1000 + i as i64, 40);
-        let info = log.append(&mut b, 0, 1_000_000).unwrap();
+        let b = batch(n, 1000 + i as i64, 40);
+        let info = log.append(&b, 0, 1_000_000).unwrap();
         expected.push((info.base_offset, info.last_offset));
     }
     assert!(
@@ -112,8 +112,8 @@ fn appends_are_read_back_across_segments() {
 fn reads_stop_at_the_upper_bound() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), LogConfig::default(), true, 0);
-    let first = log.append(&mut batch(3, 10, 10), 0, 0).unwrap();
-    log.append(&mut batch(3, 20, 10), 0, 0).unwrap();
+    let first = log.append(&batch(3, 10, 10), 0, 0).unwrap();
+    log.append(&batch(3, 20, 10), 0, 0).unwrap();
     let bytes = log
         .read(0, 1 << 20, first.end, true)
         .unwrap()
@@ -141,7 +141,7 @@ fn torn_tail_is_cut_at_the_last_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), LogConfig::default(), true, 0);
     for i in 0..10 {
-        log.append(&mut batch(2, i, 100), 0, 0).unwrap();
+        log.append(&batch(2, i, 100), 0, 0).unwrap();
     }
     let end = log.end();
     drop(log); // no close: as after SIGKILL
@@ -166,7 +166,7 @@ fn corrupt_batch_is_cut_with_everything_after_it() {
     let mut log = open(dir.path(), small_segments(), true, 0);
     let mut positions = Vec::new();
     for i in 0..60 {
-        let info = log.append(&mut batch(1, i, 200), 0, 0).unwrap();
+        let info = log.append(&batch(1, i, 200), 0, 0).unwrap();
         positions.push(info);
     }
     let segments_before = log.segment_count();
@@ -200,7 +200,7 @@ fn corrupt_index_is_rebuilt_not_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), small_segments(), true, 0);
     for i in 0..100 {
-        log.append(&mut batch(1, i, 50), 0, 0).unwrap();
+        log.append(&batch(1, i, 50), 0, 0).unwrap();
     }
     let expected = read_all(&log);
     log.close().unwrap();
@@ -222,7 +222,7 @@ fn retention_by_time_and_size_moves_the_log_start() {
     };
     let mut log = open(dir.path(), cfg.clone(), true, 0);
     for i in 0..40 {
-        log.append(&mut batch(1, 1_000 + i, 300), 0, 2_000).unwrap();
+        log.append(&batch(1, 1_000 + i, 300), 0, 2_000).unwrap();
     }
     let n = log.segment_count();
     assert!(n > 3);
@@ -250,7 +250,7 @@ fn retention_by_time_and_size_moves_the_log_start() {
         0,
     );
     for i in 0..40 {
-        log2.append(&mut batch(1, i, 300), 0, 0).unwrap();
+        log2.append(&batch(1, i, 300), 0, 0).unwrap();
     }
     let r = log2.enforce_retention(0, log2.next_offset()).unwrap();
     assert!(r.segments_deleted > 0);
@@ -273,7 +273,7 @@ fn retention_never_deletes_above_the_high_watermark() {
     };
     let mut log = open(dir.path(), cfg, true, 0);
     for i in 0..20 {
-        log.append(&mut batch(1, i, 300), 0, 0).unwrap();
+        log.append(&batch(1, i, 300), 0, 0).unwrap();
     }
     log.enforce_retention(1_000_000, 0).unwrap();
     assert_eq!(log.log_start_offset(), 0);
@@ -286,7 +286,7 @@ fn timestamp_lookups() {
     // Timestamps 0, 10, 20, … with one out-of-order record at offset 50.
     for i in 0..100i64 {
         let ts = if i == 50 { 5 } else { i * 10 };
-        log.append(&mut batch(1, ts, 60), 0, 0).unwrap();
+        log.append(&batch(1, ts, 60), 0, 0).unwrap();
     }
     let end = log.next_offset();
     assert_eq!(log.offset_for_timestamp(0, end).unwrap(), Some((0, 0)));
@@ -301,7 +301,7 @@ fn delete_records_and_truncation() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), small_segments(), true, 0);
     for i in 0..50 {
-        log.append(&mut batch(2, i, 100), 3, 0).unwrap();
+        log.append(&batch(2, i, 100), 3, 0).unwrap();
     }
     assert_eq!(log.advance_log_start(31).unwrap(), 31);
     log.enforce_retention(0, log.next_offset()).unwrap();

@@ -166,7 +166,7 @@ fn run(ops: Vec<Op>) {
         match op {
             Op::Append { records, value_len } => {
                 let info = log
-                    .append(&mut batch(records, value_len), 0, 0)
+                    .append(&batch(records, value_len), 0, 0)
                     .expect("append");
                 assert_eq!(info.base_offset, m.next);
                 m.batches.push(Placed {

@@ -69,14 +69,14 @@ fn marker(pid: i64, epoch: i16, commit: bool, coordinator_epoch: i32) -> Vec<u8>
     )
 }
 
-fn produce(log: &mut Log, mut b: Vec<u8>) -> Result<(i64, i64, bool), AppendError> {
-    log.append(&mut b, 0, 0)
+fn produce(log: &mut Log, b: Vec<u8>) -> Result<(i64, i64, bool), AppendError> {
+    log.append(&b, 0, 0)
         .map(|i| (i.base_offset, i.last_offset, i.duplicate))
 }
 
 fn end_txn(log: &mut Log, pid: i64, epoch: i16, commit: bool) -> i64 {
-    let mut m = marker(pid, epoch, commit, 0);
-    log.append_from(&mut m, 0, 0, AppendOrigin::Coordinator)
+    let m = marker(pid, epoch, commit, 0);
+    log.append_from(&m, 0, 0, AppendOrigin::Coordinator)
         .unwrap()
         .base_offset
 }
@@ -179,11 +179,11 @@ fn transactions_bound_the_lso_and_aborts_are_indexed_across_restarts() {
         (10, 2, 5, 4)
     );
     // A marker from a fenced coordinator is refused.
-    let mut stale = marker(11, 0, true, -5);
+    let stale = marker(11, 0, true, -5);
     end_txn(&mut log, 11, 0, true);
     produce(&mut log, batch(11, 0, 1, 1, true, 2)).unwrap(); // a new txn of 11
     assert!(matches!(
-        log.append_from(&mut stale, 0, 0, AppendOrigin::Coordinator),
+        log.append_from(&stale, 0, 0, AppendOrigin::Coordinator),
         Err(AppendError::Producer(ProducerError::CoordinatorFenced(_)))
     ));
     let open_txn = log.first_unstable_offset().unwrap();

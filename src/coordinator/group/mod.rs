@@ -240,8 +240,8 @@ impl GroupCoordinator {
                 headers: &[],
             });
         }
-        let mut batch = b.build().map_err(|_| E::UnknownServerError)?;
-        let info = p.append(&mut batch, now, true).map_err(|e| {
+        let batch = b.build().map_err(|_| E::UnknownServerError)?;
+        let info = p.append(&batch, now, true).map_err(|e| {
             warn!(error = %e, "__consumer_offsets append failed");
             E::NotCoordinator
         })?;

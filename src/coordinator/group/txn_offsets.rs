@@ -218,9 +218,9 @@ impl GroupCoordinator {
                 headers: &[],
             });
         }
-        let mut batch = b.build().map_err(|_| E::UnknownServerError)?;
+        let batch = b.build().map_err(|_| E::UnknownServerError)?;
         let info = p
-            .append_from(&mut batch, now, true, AppendOrigin::Coordinator)
+            .append_from(&batch, now, true, AppendOrigin::Coordinator)
             .map_err(|e| match e {
                 pilgrimage_storage::AppendError::Producer(
                     pilgrimage_storage::ProducerError::InvalidProducerEpoch(_),
@@ -250,9 +250,9 @@ impl GroupCoordinator {
         let shard = self.shards.get(idx).ok_or(E::UnknownTopicOrPartition)?;
         let p = self.log(idx)?;
         let mut s = shard.lock();
-        let mut batch = build_marker(producer_id, producer_epoch, marker, now);
+        let batch = build_marker(producer_id, producer_epoch, marker, now);
         let info = p
-            .append_from(&mut batch, now, true, AppendOrigin::Coordinator)
+            .append_from(&batch, now, true, AppendOrigin::Coordinator)
             .map_err(|e| {
                 warn!(partition = idx, error = %e, "marker refused by __consumer_offsets");
                 crate::coordinator::txn::marker_refusal(&e)

@@ -169,9 +169,9 @@ impl TxnCoordinator {
             value: value.as_deref(),
             headers: &[],
         });
-        let mut batch = b.build().map_err(|_| E::UnknownServerError)?;
+        let batch = b.build().map_err(|_| E::UnknownServerError)?;
         let info = p
-            .append_from(&mut batch, now, true, AppendOrigin::Coordinator)
+            .append_from(&batch, now, true, AppendOrigin::Coordinator)
             .map_err(|e| {
                 warn!(error = %e, "{TXN_TOPIC} append failed");
                 E::NotCoordinator
@@ -441,8 +441,8 @@ impl TxnCoordinator {
                     // A deleted partition needs no marker.
                     None => Ok(None),
                     Some(part) => {
-                        let mut batch = build_marker(pid, epoch, marker, now);
-                        part.append_from(&mut batch, now, true, AppendOrigin::Coordinator)
+                        let batch = build_marker(pid, epoch, marker, now);
+                        part.append_from(&batch, now, true, AppendOrigin::Coordinator)
                             .map(|info| Some((part, info.last_offset + 1)))
                             .map_err(|e| {
                                 warn!(topic = %topic, partition = p, error = %e, "transaction marker refused");

@@ -49,9 +49,9 @@ pub(crate) async fn handle(
                     match broker.replicas.get(t.name.as_str(), p) {
                         None => Err(E::UnknownTopicOrPartition),
                         Some(part) => {
-                            let mut batch =
+                            let batch =
                                 build_marker(m.producer_id.0, m.producer_epoch, marker, now);
-                            part.append_from(&mut batch, now, true, AppendOrigin::Coordinator)
+                            part.append_from(&batch, now, true, AppendOrigin::Coordinator)
                                 .map(|info| (part, info.last_offset + 1))
                                 .map_err(|e| match e {
                                     AppendError::Producer(ProducerError::CoordinatorFenced(_)) => {
