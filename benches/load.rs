@@ -13,7 +13,9 @@
 //! With a node it started (or `--broker-pid PID` for a broker given by `--bootstrap`), each line
 //! also gives the broker's CPU time per GB of record values moved.
 //! For every (record size, acks) pair it produces `--records` records to a fresh topic and
-//! reads them back, printing records/s and MB/s (MB = 10^6 bytes of record values). Without
+//! reads them back, printing records/s and MB/s (MB = 10^6 bytes of record values); with one
+//! partition it then reads them once more with bare Fetch requests (`fetch ... raw Fetch`), which
+//! shows what the broker serves when the client does no per-record work. Without
 //! `--bench` on the command line (e.g. under `cargo test --benches`) it runs a small smoke load.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
@@ -228,6 +230,99 @@ fn consume(
     );
 }
 
+/// Reads partition 0 of `topic` from the start with plain Fetch requests (v11) on one
+/// connection, counting records from batch headers: what the broker serves when the client does
+/// no per-record work (librdkafka's one `poll` per message caps `consume` at about 1 M records/s
+/// on this machine, whatever the broker).
+fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Option<u32>) {
+    use std::io::{Read, Write};
+
+    use bytes::{Buf, BufMut, Bytes, BytesMut};
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{
+        ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+    const VERSION: i16 = 11;
+    let mut sock = std::net::TcpStream::connect(bootstrap).expect("connect");
+    sock.set_nodelay(true).expect("nodelay");
+    let cpu_before = pid.and_then(node::cpu_seconds);
+    let started = Instant::now();
+    let (mut n, mut offset, mut corr) = (0usize, 0i64, 0i32);
+    let mut progress = Instant::now();
+    while n < records {
+        assert!(
+            progress.elapsed() < Duration::from_secs(10),
+            "raw fetch stalled at {n} of {records}"
+        );
+        corr += 1;
+        let req = FetchRequest::default()
+            .with_replica_id((-1).into())
+            .with_max_wait_ms(100)
+            .with_min_bytes(1)
+            .with_max_bytes(64 << 20)
+            .with_isolation_level(0)
+            .with_session_epoch(-1)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(vec![
+                        FetchPartition::default()
+                            .with_partition(0)
+                            .with_fetch_offset(offset)
+                            .with_partition_max_bytes(16 << 20),
+                    ]),
+            ]);
+        let header = RequestHeader::default()
+            .with_request_api_key(ApiKey::Fetch as i16)
+            .with_request_api_version(VERSION)
+            .with_correlation_id(corr);
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, ApiKey::Fetch.request_header_version(VERSION))
+            .expect("header");
+        req.encode(&mut body, VERSION).expect("request");
+        let mut frame = BytesMut::with_capacity(4 + body.len());
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        sock.write_all(&frame).expect("send");
+        let mut len = [0u8; 4];
+        sock.read_exact(&mut len).expect("response size");
+        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+        sock.read_exact(&mut buf).expect("response");
+        let mut resp = Bytes::from(buf);
+        ResponseHeader::decode(&mut resp, ApiKey::Fetch.response_header_version(VERSION))
+            .expect("response header");
+        let resp = FetchResponse::decode(&mut resp, VERSION).expect("fetch response");
+        let part = &resp.responses[0].partitions[0];
+        assert_eq!(part.error_code, 0, "fetch error");
+        let mut batches = part.records.clone().unwrap_or_default();
+        // Whole batches: base offset (8), length (4), epoch (4), magic, CRC (4), attributes (2),
+        // last offset delta (4) at 23, ..., records count (4) at 57; a cut last one is skipped.
+        while batches.len() >= 61 {
+            let base = i64::from_be_bytes(batches[0..8].try_into().unwrap());
+            let size = 12 + i32::from_be_bytes(batches[8..12].try_into().unwrap()) as usize;
+            if size > batches.len() {
+                break;
+            }
+            let delta = i32::from_be_bytes(batches[23..27].try_into().unwrap());
+            let count = i32::from_be_bytes(batches[57..61].try_into().unwrap());
+            n += count as usize;
+            offset = base + i64::from(delta) + 1;
+            progress = Instant::now();
+            batches.advance(size);
+        }
+    }
+    report(
+        &format!("fetch {size} B (raw Fetch, no client)"),
+        n,
+        n * size,
+        started.elapsed(),
+        cpu_since(pid, cpu_before),
+    );
+}
+
 fn main() {
     let args = parse_args();
     let (node, bootstrap) = node::target(args.bootstrap.as_deref(), &[]);
@@ -254,6 +349,9 @@ fn main() {
                 };
                 produce(&bootstrap, &run, pid);
                 consume(&bootstrap, &topic, args.records, size, args.partitions, pid);
+                if args.partitions == 1 {
+                    fetch_raw(&bootstrap, &topic, args.records, size, pid);
+                }
             }
         }
     }
