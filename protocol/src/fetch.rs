@@ -390,7 +390,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parts_are_the_generic_encoding(r in response(), version in 4i16..=17, corr in any::<i32>()) {
+        fn parts_are_the_generic_encoding(r in response(), version in 4i16..=18, corr in any::<i32>()) {
             let r = for_version(r, version);
             let mut generic = BytesMut::new();
             crate::response::encode(&mut generic, ApiKey::Fetch, version, corr, &r).unwrap();

@@ -68,6 +68,9 @@ struct SegRef {
     base: i64,
     size: u64,
     last_offset: i64,
+    /// Reopened by path if its handle was closed meanwhile (handles are not pinned for a whole
+    /// pass, which may span many segments); a segment deleted in between fails the pass, which
+    /// is retried from the cleaner checkpoint.
     file: SegmentFile,
     path: PathBuf,
 }

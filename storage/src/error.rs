@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+/// The operation name of a failed segment open (see [`StorageError::is_open_failure`]).
+pub(crate) const OPEN_SEGMENT: &str = "open segment";
+
 #[derive(Debug, Error)]
 pub enum StorageError {
     #[error("{op} {path}: {source}")]
@@ -35,6 +38,12 @@ impl StorageError {
             path: path.into(),
             source,
         }
+    }
+
+    /// True when a segment file could not be opened (e.g. the process is out of descriptors):
+    /// nothing was written, so the log stays usable.
+    pub fn is_open_failure(&self) -> bool {
+        matches!(self, StorageError::Io { op, .. } if *op == OPEN_SEGMENT)
     }
 
     /// True when the error came from a full disk.

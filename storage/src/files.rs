@@ -82,8 +82,10 @@ pub fn sweep() -> usize {
             st.synced = st.written;
         }
         drop(file);
-        drop(st);
+        // Still under the state lock: a reopen in between would otherwise be registered and
+        // then forgotten here. (Nothing holds the registry while waiting for a state lock.)
         lock(&REGISTRY.open).remove(&inner.id);
+        drop(st);
         closed += 1;
     }
     closed
@@ -233,14 +235,13 @@ impl SegmentFile {
         lock(&self.inner.state).path = path;
     }
 
-    fn handle(&self, write: bool) -> Result<Arc<File>, StorageError> {
+    /// The open file (opened if it was closed). Whoever writes through it calls
+    /// [`SegmentFile::wrote`] afterwards, while still holding it.
+    pub(crate) fn get(&self) -> Result<Arc<File>, StorageError> {
         self.inner
             .last_used
             .store(REGISTRY.tick(), Ordering::Relaxed);
         let mut st = lock(&self.inner.state);
-        if write {
-            st.written += 1;
-        }
         if let Some(f) = &st.file {
             return Ok(Arc::clone(f));
         }
@@ -248,7 +249,7 @@ impl SegmentFile {
             .read(true)
             .write(true)
             .open(&st.path)
-            .map_err(|e| StorageError::io("open segment", &st.path, e))?;
+            .map_err(|e| StorageError::io(crate::error::OPEN_SEGMENT, &st.path, e))?;
         let file = Arc::new(file);
         st.file = Some(Arc::clone(&file));
         drop(st);
@@ -256,19 +257,22 @@ impl SegmentFile {
         Ok(file)
     }
 
-    /// The open file, for reading (opened if it was closed).
-    pub(crate) fn get(&self) -> Result<Arc<File>, StorageError> {
-        self.handle(false)
+    /// Records a write (or truncation) just made through a handle from [`SegmentFile::get`]:
+    /// the file has unsynced changes until a sync that starts after this. Counted after the
+    /// write, never before, so that a sync running alongside cannot count it as covered.
+    pub(crate) fn wrote(&self) {
+        lock(&self.inner.state).written += 1;
     }
 
-    /// The open file, for writing: it counts as having unsynced writes until the next sync.
-    pub(crate) fn get_for_write(&self) -> Result<Arc<File>, StorageError> {
-        self.handle(true)
-    }
-
-    /// `fdatasync`, or `fsync` with `all`; reports a failure of an fsync made when the handle
-    /// was closed meanwhile.
-    pub(crate) fn sync(&self, path: &Path, all: bool) -> Result<(), StorageError> {
+    /// `fdatasync`, or `fsync` with `all`, through `pinned` if given (a handle taken when the
+    /// sync was planned, so the file is the one planned even if it was since deleted) or else
+    /// the open handle; reports a failure of an fsync made when the handle was closed meanwhile.
+    pub(crate) fn sync_pinned(
+        &self,
+        pinned: Option<&Arc<File>>,
+        path: &Path,
+        all: bool,
+    ) -> Result<(), StorageError> {
         let covers = {
             let st = lock(&self.inner.state);
             if let Some((kind, msg)) = &st.failed {
@@ -280,7 +284,10 @@ impl SegmentFile {
             }
             st.written
         };
-        let file = self.get()?;
+        let file = match pinned {
+            Some(f) => Arc::clone(f),
+            None => self.get()?,
+        };
         let r = if all {
             file.sync_all()
         } else {
@@ -293,11 +300,11 @@ impl SegmentFile {
     }
 
     pub(crate) fn sync_data(&self, path: &Path) -> Result<(), StorageError> {
-        self.sync(path, false)
+        self.sync_pinned(None, path, false)
     }
 
     pub(crate) fn sync_all(&self, path: &Path) -> Result<(), StorageError> {
-        self.sync(path, true)
+        self.sync_pinned(None, path, true)
     }
 
     /// Whether the handle is open now (for tests).
@@ -337,8 +344,9 @@ mod tests {
         // Dirty handles are closed only by the sweep, after an fsync: writing to every file
         // goes past the budget until it runs.
         for f in &files {
-            let w = f.get_for_write().unwrap();
+            let w = f.get().unwrap();
             std::os::unix::fs::FileExt::write_all_at(&*w, b"x", 0).unwrap();
+            f.wrote();
         }
         let open = files.iter().filter(|f| f.is_open()).count();
         assert_eq!(open, 64, "dirty handles closed without fsync");

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use crate::config::LogConfig;
 use crate::error::{AppendError, ReadError, StorageError};
-use crate::flush::FlushPlan;
+use crate::flush::{FlushPlan, PlannedSync};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::producer_log::{ProducerCheck, producer_batch};
 use crate::producer_state::{Checked, Marker, ProducerBatch, ProducerStateManager};
@@ -413,8 +413,9 @@ impl Log {
             .next_back()
             .ok_or_else(|| StorageError::Invalid("no segment".into()))?;
         if let Err(e) = active.append(&head, rest_of_batch, &h) {
-            if e.is_disk_full() {
-                // The write was cut back: nothing half-written remains, the log stays usable.
+            if e.is_disk_full() || e.is_open_failure() {
+                // The write was cut back (or never started, the file could not be opened):
+                // nothing half-written remains, the log stays usable.
                 return Err(e.into());
             }
             self.offline = true;
@@ -763,7 +764,13 @@ impl Log {
             .segments
             .values()
             .filter(|s| s.synced_size < s.size)
-            .map(|s| (s.file.clone(), s.path.clone(), s.base_offset, s.size))
+            .map(|s| PlannedSync {
+                file: s.file.clone(),
+                pinned: s.file.get().ok(),
+                path: s.path.clone(),
+                base: s.base_offset,
+                size: s.size,
+            })
             .collect();
         if files.is_empty() && self.recovery_point >= self.next_offset {
             return None;
@@ -781,9 +788,9 @@ impl Log {
 
     /// Records a finished flush: the recovery point moves to the plan's target.
     pub fn flush_completed(&mut self, plan: &FlushPlan) {
-        for (_, _, base, size) in &plan.files {
-            if let Some(s) = self.segments.get_mut(base) {
-                s.synced_size = s.synced_size.max(*size);
+        for &PlannedSync { base, size, .. } in &plan.files {
+            if let Some(s) = self.segments.get_mut(&base) {
+                s.synced_size = s.synced_size.max(size);
             }
         }
         self.recovery_point = self.recovery_point.max(plan.target.offset);

@@ -111,7 +111,11 @@ fn read_at(file: &File, len: usize, pos: u64) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(len);
     while buf.len() < len {
         let at = pos + buf.len() as u64;
-        let n = rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at)?;
+        let n = match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }

@@ -177,10 +177,10 @@ impl Segment {
                 why
             });
             if end.valid_bytes < file_len {
-                seg.file
-                    .get_for_write()?
-                    .set_len(end.valid_bytes)
-                    .map_err(|e| StorageError::io("truncate segment", &seg.path, e))?;
+                let file = seg.file.get()?;
+                let cut = file.set_len(end.valid_bytes);
+                seg.file.wrote();
+                cut.map_err(|e| StorageError::io("truncate segment", &seg.path, e))?;
             }
             // What recovery read may have come from the page cache of a killed process: make it
             // durable before the recovery point moves past it (an empty segment holds nothing).
@@ -315,13 +315,16 @@ impl Segment {
         debug_assert!(head.len() + tail.len() >= HEADER_BYTES);
         debug_assert!(!self.sealed, "append to a sealed segment");
         let pos = self.size;
-        let file = self.file.get_for_write()?;
-        if let Err(e) = write_all_vectored_at(&file, head, tail, pos) {
+        let file = self.file.get()?;
+        let written = write_all_vectored_at(&file, head, tail, pos);
+        if let Err(e) = written {
             if let Err(cut) = file.set_len(pos) {
                 warn!(segment = %self.path.display(), error = %cut, "could not cut back a failed write");
             }
+            self.file.wrote();
             return Err(StorageError::io("append", &self.path, e));
         }
+        self.file.wrote();
         if self.last_offset.is_none() && h.max_timestamp > 0 {
             // Kafka's rollingBasedTimestamp: `segment.ms` counts from the first batch's time.
             self.rolling_base_ms = h.max_timestamp;
@@ -385,7 +388,7 @@ impl Segment {
     /// Cuts off every batch whose last offset is ≥ `offset`. Returns the new size.
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64, StorageError> {
         let mut cut_at = None;
-        let file = self.file.get_for_write()?;
+        let file = self.file.get()?;
         scan::scan(
             Source {
                 file: &file,
@@ -404,8 +407,9 @@ impl Segment {
         let Some(cut) = cut_at else {
             return Ok(self.size);
         };
-        file.set_len(cut)
-            .map_err(|e| StorageError::io("truncate", &self.path, e))?;
+        let cut_back = file.set_len(cut);
+        self.file.wrote();
+        cut_back.map_err(|e| StorageError::io("truncate", &self.path, e))?;
         self.txn_index.truncate_from(offset);
         self.size = cut;
         self.synced_size = self.synced_size.min(cut);
@@ -424,7 +428,11 @@ fn write_all_vectored_at(
 ) -> std::io::Result<()> {
     while !head.is_empty() || !tail.is_empty() {
         let bufs = [std::io::IoSlice::new(head), std::io::IoSlice::new(tail)];
-        let n = rustix::io::pwritev(file, &bufs, pos)?;
+        let n = match rustix::io::pwritev(file, &bufs, pos) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
