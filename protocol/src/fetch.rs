@@ -22,38 +22,60 @@ use crate::response::EncodeError;
 /// `iovec` and a reference count, more than copying a few hundred bytes.
 pub const ZERO_COPY_BYTES_MIN: usize = 1024;
 
+/// One part of a response: bytes, or records the caller supplies itself (`T`, e.g. a file range
+/// it sends with `sendfile`), of a length given when encoding.
+#[derive(Debug)]
+pub enum Part<T> {
+    Bytes(Bytes),
+    External(T),
+}
+
 /// A response as parts to write in order, and its total size (frame prefix included).
-#[derive(Debug, Default)]
-pub struct Parts {
-    pub parts: Vec<Bytes>,
+#[derive(Debug)]
+pub struct Parts<T> {
+    pub parts: Vec<Part<T>>,
     pub len: usize,
 }
 
-struct Writer {
-    parts: Vec<Bytes>,
+/// The records of the partition at (topic index, partition index) of the response, when they
+/// are not in its `records` field (which is then empty): their length and what stands for them.
+pub type ExternalRecords<'a, T> = &'a mut dyn FnMut(usize, usize) -> Option<(usize, T)>;
+
+struct Writer<'a, T> {
+    parts: Vec<Part<T>>,
     cur: BytesMut,
     len: usize,
+    external: ExternalRecords<'a, T>,
+    /// Bytes the external records add to what `compute_size` counted for empty ones.
+    extra: usize,
 }
 
-impl Writer {
+impl<T> Writer<'_, T> {
+    fn flush_cur(&mut self) {
+        if !self.cur.is_empty() {
+            self.len += self.cur.len();
+            self.parts.push(Part::Bytes(self.cur.split().freeze()));
+        }
+    }
+
     fn records(&mut self, records: &Bytes) {
         if records.len() < ZERO_COPY_BYTES_MIN {
             self.cur.put_slice(records);
             return;
         }
-        if !self.cur.is_empty() {
-            self.len += self.cur.len();
-            self.parts.push(self.cur.split().freeze());
-        }
+        self.flush_cur();
         self.len += records.len();
-        self.parts.push(records.clone());
+        self.parts.push(Part::Bytes(records.clone()));
     }
 
-    fn finish(mut self) -> Parts {
-        if !self.cur.is_empty() {
-            self.len += self.cur.len();
-            self.parts.push(self.cur.split().freeze());
-        }
+    fn external(&mut self, len: usize, part: T) {
+        self.flush_cur();
+        self.len += len;
+        self.parts.push(Part::External(part));
+    }
+
+    fn finish(mut self) -> Parts<T> {
+        self.flush_cur();
         Parts {
             parts: self.parts,
             len: self.len,
@@ -76,7 +98,18 @@ pub fn encode_fetch(
     version: i16,
     correlation_id: i32,
     body: &FetchResponse,
-) -> Result<Parts, EncodeError> {
+) -> Result<Parts<std::convert::Infallible>, EncodeError> {
+    encode_fetch_with(version, correlation_id, body, &mut |_, _| None)
+}
+
+/// [`encode_fetch`] where `external` may supply a partition's records instead of its `records`
+/// field (left empty by the caller).
+pub fn encode_fetch_with<T>(
+    version: i16,
+    correlation_id: i32,
+    body: &FetchResponse,
+    external: ExternalRecords<'_, T>,
+) -> Result<Parts<T>, EncodeError> {
     let api = ApiKey::Fetch;
     let err = |detail: String| EncodeError {
         api,
@@ -88,7 +121,7 @@ pub fn encode_fetch(
         crate::response::encode(&mut out, api, version, correlation_id, body)?;
         let len = out.len();
         return Ok(Parts {
-            parts: vec![out.freeze()],
+            parts: vec![Part::Bytes(out.freeze())],
             len,
         });
     }
@@ -99,34 +132,32 @@ pub fn encode_fetch(
     } else {
         4
     };
-    let total = i32::try_from(header_len + size).map_err(|_| EncodeError {
-        api,
-        version,
-        detail: "response too large".into(),
-    })?;
     let mut w = Writer {
         parts: Vec::new(),
         cur: BytesMut::with_capacity(256),
         len: 0,
+        external,
+        extra: 0,
     };
-    w.cur.put_i32(total);
     w.cur.put_i32(correlation_id);
     if header_len == 5 {
         w.cur.put_u8(0);
     }
     body_parts(&mut w, body, version, flexible).map_err(err)?;
-    let parts = w.finish();
-    if parts.len != 4 + header_len + size {
-        return Err(EncodeError {
-            api,
-            version,
-            detail: format!(
-                "encoded {} bytes where {} were computed",
-                parts.len,
-                4 + header_len + size
-            ),
-        });
+    let extra = w.extra;
+    let mut parts = w.finish();
+    let body_len = header_len + size + extra;
+    if parts.len != body_len {
+        return Err(err(format!(
+            "encoded {} bytes where {body_len} were computed",
+            parts.len
+        )));
     }
+    let total = i32::try_from(body_len).map_err(|_| err("response too large".into()))?;
+    parts
+        .parts
+        .insert(0, Part::Bytes(Bytes::copy_from_slice(&total.to_be_bytes())));
+    parts.len += 4;
     Ok(parts)
 }
 
@@ -166,7 +197,12 @@ fn array_len(out: &mut BytesMut, n: Option<usize>, flexible: bool) -> Fallible {
     Ok(())
 }
 
-fn body_parts(w: &mut Writer, r: &FetchResponse, version: i16, flexible: bool) -> Fallible {
+fn body_parts<T>(
+    w: &mut Writer<'_, T>,
+    r: &FetchResponse,
+    version: i16,
+    flexible: bool,
+) -> Fallible {
     w.cur.put_i32(r.throttle_time_ms);
     if version >= 7 {
         w.cur.put_i16(r.error_code);
@@ -175,8 +211,8 @@ fn body_parts(w: &mut Writer, r: &FetchResponse, version: i16, flexible: bool) -
         return Err("session_id is not available before v7".into());
     }
     array_len(&mut w.cur, Some(r.responses.len()), flexible)?;
-    for t in &r.responses {
-        topic_parts(w, t, version, flexible)?;
+    for (i, t) in r.responses.iter().enumerate() {
+        topic_parts(w, i, t, version, flexible)?;
     }
     if flexible {
         let endpoints = version >= 16 && !r.node_endpoints.is_empty();
@@ -198,8 +234,9 @@ fn body_parts(w: &mut Writer, r: &FetchResponse, version: i16, flexible: bool) -
     Ok(())
 }
 
-fn topic_parts(
-    w: &mut Writer,
+fn topic_parts<T>(
+    w: &mut Writer<'_, T>,
+    topic: usize,
     t: &FetchableTopicResponse,
     version: i16,
     flexible: bool,
@@ -217,8 +254,8 @@ fn topic_parts(
         w.cur.put_slice(t.topic_id.as_bytes());
     }
     array_len(&mut w.cur, Some(t.partitions.len()), flexible)?;
-    for p in &t.partitions {
-        partition_parts(w, p, version, flexible)?;
+    for (i, p) in t.partitions.iter().enumerate() {
+        partition_parts(w, (topic, i), p, version, flexible)?;
     }
     if flexible {
         w.cur.put_u8(0); // no tagged fields
@@ -227,14 +264,20 @@ fn topic_parts(
 }
 
 /// One tagged field holding a structure: tag, size, structure.
-fn tagged<T: Encodable>(w: &mut Writer, tag: u32, value: &T, version: i16) -> Fallible {
+fn tagged<T, S: Encodable>(w: &mut Writer<'_, T>, tag: u32, value: &S, version: i16) -> Fallible {
     let size = value.compute_size(version).map_err(wrap)?;
     put_uvarint(&mut w.cur, tag);
     put_uvarint(&mut w.cur, u32::try_from(size).map_err(wrap)?);
     value.encode(&mut w.cur, version).map_err(wrap)
 }
 
-fn partition_parts(w: &mut Writer, p: &PartitionData, version: i16, flexible: bool) -> Fallible {
+fn partition_parts<T>(
+    w: &mut Writer<'_, T>,
+    (topic, index): (usize, usize),
+    p: &PartitionData,
+    version: i16,
+    flexible: bool,
+) -> Fallible {
     w.cur.put_i32(p.partition_index);
     w.cur.put_i16(p.error_code);
     w.cur.put_i64(p.high_watermark);
@@ -252,9 +295,25 @@ fn partition_parts(w: &mut Writer, p: &PartitionData, version: i16, flexible: bo
     } else if p.preferred_read_replica.0 != -1 {
         return Err("preferred_read_replica is not available before v11".into());
     }
-    match &p.records {
-        None => array_len(&mut w.cur, None, flexible)?,
-        Some(r) => {
+    let outside = match &p.records {
+        Some(r) if r.is_empty() => (w.external)(topic, index),
+        _ => None,
+    };
+    match (&p.records, outside) {
+        (_, Some((len, part))) => {
+            array_len(&mut w.cur, Some(len), flexible)?;
+            // `compute_size` counted an empty records field.
+            let counted = if flexible { 1 } else { 4 };
+            let prefix = if flexible {
+                uvarint_len(u32::try_from(len + 1).map_err(wrap)?)
+            } else {
+                4
+            };
+            w.extra += len + prefix - counted;
+            w.external(len, part);
+        }
+        (None, None) => array_len(&mut w.cur, None, flexible)?,
+        (Some(r), None) => {
             array_len(&mut w.cur, Some(r.len()), flexible)?;
             w.records(r);
         }
@@ -395,7 +454,47 @@ mod tests {
             let mut generic = BytesMut::new();
             crate::response::encode(&mut generic, ApiKey::Fetch, version, corr, &r).unwrap();
             let parts = encode_fetch(version, corr, &r).unwrap();
-            let joined: Vec<u8> = parts.parts.iter().flat_map(|p| p.iter().copied()).collect();
+            let joined: Vec<u8> = parts
+                .parts
+                .iter()
+                .flat_map(|p| match p {
+                    Part::Bytes(b) => b.to_vec(),
+                    Part::External(never) => match *never {},
+                })
+                .collect();
+            prop_assert_eq!(parts.len, joined.len());
+            prop_assert_eq!(&joined[..], &generic[..]);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn external_records_take_the_place_of_the_field(r in response(), version in 4i16..=18, corr in any::<i32>()) {
+            let r = for_version(r, version);
+            let mut generic = BytesMut::new();
+            crate::response::encode(&mut generic, ApiKey::Fetch, version, corr, &r).unwrap();
+            // Every non-empty records field supplied from outside instead.
+            let mut stripped = r.clone();
+            let mut outside = std::collections::HashMap::new();
+            for (ti, t) in stripped.responses.iter_mut().enumerate() {
+                for (pi, p) in t.partitions.iter_mut().enumerate() {
+                    if let Some(b) = p.records.as_ref().filter(|b| !b.is_empty()) {
+                        outside.insert((ti, pi), b.clone());
+                        p.records = Some(Bytes::new());
+                    }
+                }
+            }
+            let parts = encode_fetch_with(version, corr, &stripped, &mut |t, p| {
+                outside.get(&(t, p)).map(|b| (b.len(), b.clone()))
+            })
+            .unwrap();
+            let joined: Vec<u8> = parts
+                .parts
+                .iter()
+                .flat_map(|p| match p {
+                    Part::Bytes(b) | Part::External(b) => b.to_vec(),
+                })
+                .collect();
             prop_assert_eq!(parts.len, joined.len());
             prop_assert_eq!(&joined[..], &generic[..]);
         }
@@ -415,9 +514,12 @@ mod tests {
         ]);
         for version in [4, 11, 12, 17] {
             let parts = encode_fetch(version, 1, &r).unwrap();
-            // Framing and fields, the records themselves, then (flexible versions) tags.
-            assert_eq!(parts.parts.len(), if version >= 12 { 3 } else { 2 });
-            assert_eq!(parts.parts[1].as_ptr(), records.as_ptr());
+            // Size, framing and fields, the records themselves, then (flexible versions) tags.
+            assert_eq!(parts.parts.len(), if version >= 12 { 4 } else { 3 });
+            let Part::Bytes(r) = &parts.parts[2] else {
+                panic!("records part")
+            };
+            assert_eq!(r.as_ptr(), records.as_ptr());
         }
     }
 }

@@ -302,6 +302,13 @@ pub static BROKER: &[Def] = &[
         "Default flush.ms when log.flush.interval.ms is unset."
     ),
     def!(
+        "fetch.sendfile.enable",
+        Boolean,
+        Some("true"),
+        Check::Any,
+        "Send fetched records straight from segment files with sendfile instead of reading them into the node first (read_committed fetches always read them: their batches select the aborted transactions to return)."
+    ),
+    def!(
         "produce.validate.compressed.records",
         Boolean,
         Some("false"),

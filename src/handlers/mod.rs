@@ -28,10 +28,12 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
+use pilgrimage_protocol::fetch::Part;
 use pilgrimage_protocol::header::RequestHeader;
 use pilgrimage_protocol::request::{self, CheckedBody};
 use pilgrimage_protocol::response;
 use pilgrimage_protocol::shape::ELEMENT_BYTES;
+use pilgrimage_storage::FileRange;
 use tracing::{Instrument, debug_span, error};
 
 use crate::broker::Broker;
@@ -43,9 +45,9 @@ use crate::server::memory::Reservation;
 #[derive(Debug)]
 pub(crate) enum Reply {
     Bytes(BytesMut),
-    /// A response in parts written with one vectored write: Fetch responses, whose record
-    /// bytes are the buffers the reads returned, not copies.
-    Parts(Vec<Bytes>),
+    /// A response in parts: bytes written with vectored writes (record bytes are the buffers
+    /// the reads returned, not copies) and ranges of segment files sent with `sendfile`.
+    Parts(Vec<Part<FileRange>>),
     /// acks=0: nothing goes back.
     Nothing,
     /// Close the connection (acks=0 produce that failed, or a response that cannot be encoded).
@@ -292,8 +294,14 @@ fn encode<R: Encodable + 'static>(
     corr: i32,
     r: &R,
 ) -> Reply {
-    if let Some(fetch) = (r as &dyn std::any::Any).downcast_ref::<FetchResponse>() {
-        return match pilgrimage_protocol::fetch::encode_fetch(version, corr, fetch) {
+    if let Some(fetch) = (r as &dyn std::any::Any).downcast_ref::<fetch::FetchReply>() {
+        let mut outside = |t: usize, p: usize| fetch.files.get(&(t, p)).map(|f| (f.len, f.clone()));
+        return match pilgrimage_protocol::fetch::encode_fetch_with(
+            version,
+            corr,
+            &fetch.response,
+            &mut outside,
+        ) {
             Ok(p) => {
                 broker.metrics.bytes_out.add(p.len as u64);
                 Reply::Parts(p.parts)

@@ -17,8 +17,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use pilgrimage_protocol::fetch::Part;
 use pilgrimage_protocol::frame;
 use pilgrimage_protocol::header::RequestHeader;
+use pilgrimage_storage::FileRange;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -94,10 +96,42 @@ pub(crate) async fn serve(
 /// partition).
 const IOVECS_MAX: usize = 64;
 
-/// Writes `parts` in order with vectored writes, resuming after short writes.
+/// Writes `parts` in order: runs of bytes with vectored writes, file ranges with `sendfile`.
 async fn write_parts(
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    parts: &[Bytes],
+    parts: &[Part<FileRange>],
+) -> std::io::Result<()> {
+    let mut rest = parts;
+    while let Some(first) = rest.first() {
+        match first {
+            Part::External(range) => {
+                send_file(wr, range).await?;
+                rest = &rest[1..];
+            }
+            Part::Bytes(_) => {
+                let run = rest
+                    .iter()
+                    .take_while(|p| matches!(p, Part::Bytes(_)))
+                    .count();
+                let bytes: Vec<&Bytes> = rest[..run]
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Bytes(b) => Some(b),
+                        Part::External(_) => None,
+                    })
+                    .collect();
+                write_vectored_all(wr, &bytes).await?;
+                rest = &rest[run..];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `parts` with vectored writes, resuming after short writes.
+async fn write_vectored_all(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    parts: &[&Bytes],
 ) -> std::io::Result<()> {
     let (mut idx, mut off) = (0usize, 0usize);
     let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(IOVECS_MAX.min(parts.len()));
@@ -122,6 +156,35 @@ async fn write_parts(
             n -= left;
             idx += 1;
             off = 0;
+        }
+    }
+    Ok(())
+}
+
+/// Sends a range of a segment file with `sendfile`: the kernel copies it from the page cache
+/// to the socket, and the node never reads it. A file that ends early (cut since the read was
+/// planned) fails the connection: the response's lengths are already on the wire.
+async fn send_file(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    range: &FileRange,
+) -> std::io::Result<()> {
+    let stream: &tokio::net::TcpStream = wr.as_ref();
+    let mut offset = range.position;
+    let end = range.position + range.len as u64;
+    while offset < end {
+        stream.writable().await?;
+        let left = usize::try_from(end - offset).unwrap_or(usize::MAX);
+        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
+            let mut at = offset;
+            rustix::fs::sendfile(stream, &*range.file, Some(&mut at), left)
+                .map_err(std::io::Error::from)
+        });
+        match sent {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => offset += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())

@@ -46,4 +46,4 @@ pub use error::{AppendError, ReadError, StorageError};
 pub use flush::FlushPlan;
 pub use log::{AppendInfo, AppendOrigin, Log, OpenOptions, RecoveryReport, RetentionReport};
 pub use producer_state::{AbortedTxn, ProducerEntry, ProducerError, ProducerStateManager};
-pub use read::{LogPosition, ReadPlan};
+pub use read::{FileRange, LogPosition, ReadPlan};

@@ -59,12 +59,44 @@ impl ReadPlan {
         let io = |e| StorageError::io("read", &self.path, e);
         let window = (self.limit - self.start).min(self.max_bytes as u64 + SEEK_SLACK_BYTES);
         let buf = read_at(file, window as usize, self.start).map_err(io)?;
-        // Walk batch headers to the first batch whose last offset reaches `offset`.
+        let Some((at, want)) = self.find(file, &buf)? else {
+            return Ok(Bytes::new());
+        };
+        if at + want <= buf.len() {
+            let mut buf = Bytes::from(buf);
+            return Ok(buf.split_off(at).split_to(want));
+        }
+        let from = self.start + at as u64;
+        Ok(Bytes::from(read_at(file, want, from).map_err(io)?))
+    }
+
+    /// Where the bytes [`ReadPlan::execute`] would return lie in the segment file, reading only
+    /// batch headers: for sending them straight from the file (`sendfile`). `None` when the read
+    /// is empty.
+    pub fn locate(&self) -> Result<Option<FileRange>, StorageError> {
+        let (false, Some(file)) = (self.is_empty(), &self.file) else {
+            return Ok(None);
+        };
+        let window = (self.limit - self.start).min(SEEK_SLACK_BYTES);
+        let buf = read_at(file, window as usize, self.start)
+            .map_err(|e| StorageError::io("read", &self.path, e))?;
+        Ok(self.find(file, &buf)?.map(|(at, len)| FileRange {
+            file: Arc::clone(file),
+            position: self.start + at as u64,
+            len,
+        }))
+    }
+
+    /// Walks batch headers from the index position (`buf` holds the first bytes from there) to
+    /// the first batch whose last offset reaches `offset`: its place in `buf`'s coordinates and
+    /// how many bytes to return from it.
+    fn find(&self, file: &File, buf: &[u8]) -> Result<Option<(usize, usize)>, StorageError> {
+        let io = |e| StorageError::io("read", &self.path, e);
         let mut at = 0usize;
         let first_size = loop {
             let pos = self.start + at as u64;
             if pos >= self.limit {
-                return Ok(Bytes::new());
+                return Ok(None);
             }
             const HEAD: usize = LAST_OFFSET_DELTA + 4;
             let mut head = [0u8; HEAD];
@@ -74,7 +106,7 @@ impl ReadPlan {
                 file.read_exact_at(&mut head, pos).map_err(io)?;
             }
             let Some((base, len)) = view::peek_offset_and_length(&head) else {
-                return Ok(Bytes::new());
+                return Ok(None);
             };
             let delta = i32::from_be_bytes([
                 head[LAST_OFFSET_DELTA],
@@ -95,14 +127,19 @@ impl ReadPlan {
             want = want.max(first_size.min(visible));
         } else if first_size > self.max_bytes {
             // Kafka returns nothing rather than a first batch it would have to cut.
-            return Ok(Bytes::new());
+            return Ok(None);
         }
-        if at + want <= buf.len() {
-            let mut buf = Bytes::from(buf);
-            return Ok(buf.split_off(at).split_to(want));
-        }
-        Ok(Bytes::from(read_at(file, want, from).map_err(io)?))
+        Ok(Some((at, want)))
     }
+}
+
+/// Whole batches (the last one possibly cut) of a segment file, by position: a read to send
+/// without copying it through the node.
+#[derive(Debug, Clone)]
+pub struct FileRange {
+    pub file: Arc<File>,
+    pub position: u64,
+    pub len: usize,
 }
 
 /// Reads exactly `len` bytes at `pos` into a new buffer, without zero-filling it first (the

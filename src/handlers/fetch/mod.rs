@@ -12,6 +12,7 @@
 
 pub mod session;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,9 +22,11 @@ use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::buf::ByteBufMut;
 use pilgrimage_protocol::batch::view::Batches;
-use pilgrimage_storage::ReadError;
+use pilgrimage_storage::{FileRange, ReadError};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -38,6 +41,50 @@ struct Answer {
     wanted: Wanted,
     data: PartitionData,
     partition: Option<Arc<crate::partition::Partition>>,
+    /// The records as a range of a segment file, sent with `sendfile` (then `data.records` is
+    /// empty).
+    file: Option<FileRange>,
+}
+
+impl Answer {
+    fn records_len(&self) -> usize {
+        self.file.as_ref().map_or_else(
+            || self.data.records.as_ref().map_or(0, Bytes::len),
+            |f| f.len,
+        )
+    }
+}
+
+/// A Fetch response and the records of it that stay in segment files until they are sent, by
+/// (topic index, partition index) in the response.
+#[derive(Debug)]
+pub(crate) struct FetchReply {
+    pub(crate) response: FetchResponse,
+    pub(crate) files: HashMap<(usize, usize), FileRange>,
+}
+
+impl From<FetchResponse> for FetchReply {
+    fn from(response: FetchResponse) -> Self {
+        FetchReply {
+            response,
+            files: HashMap::new(),
+        }
+    }
+}
+
+/// The generic encoder cannot include records that are still in files: the connection writes
+/// a `FetchReply` with `pilgrimage_protocol::fetch::encode_fetch_with` and `sendfile`.
+impl Encodable for FetchReply {
+    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> anyhow::Result<()> {
+        if !self.files.is_empty() {
+            anyhow::bail!("records in segment files are sent with sendfile, not encoded");
+        }
+        self.response.encode(buf, version)
+    }
+
+    fn compute_size(&self, version: i16) -> anyhow::Result<usize> {
+        self.response.compute_size(version)
+    }
 }
 
 struct Round {
@@ -48,12 +95,14 @@ struct Round {
 
 struct Params {
     version: i16,
+    /// `fetch.sendfile.enable`.
+    sendfile: bool,
     fetch_max: usize,
     min_bytes: usize,
     read_committed: bool,
 }
 
-pub(crate) async fn handle(ctx: &Ctx, req: FetchRequest) -> Handled<FetchResponse> {
+pub(crate) async fn handle(ctx: &Ctx, req: FetchRequest) -> Handled<FetchReply> {
     let broker = Arc::clone(&ctx.broker);
     let v = ctx.version;
     let uses_ids = v >= 13;
@@ -101,7 +150,8 @@ pub(crate) async fn handle(ctx: &Ctx, req: FetchRequest) -> Handled<FetchRespons
             return Handled::Now(
                 FetchResponse::default()
                     .with_error_code(code.code())
-                    .with_session_id(0),
+                    .with_session_id(0)
+                    .into(),
             );
         }
     };
@@ -112,6 +162,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: FetchRequest) -> Handled<FetchRespons
         .max(1);
     let params = Params {
         version: v,
+        sendfile: broker.config.bool("fetch.sendfile.enable"),
         fetch_max,
         min_bytes: usize::try_from(req.min_bytes).unwrap_or(0).min(fetch_max),
         read_committed: req.isolation_level == 1,
@@ -161,7 +212,7 @@ fn read_round(broker: &Broker, image: &MetadataImage, plan: &Plan, params: &Para
     let mut answers = Vec::with_capacity(plan.partitions.len());
     for w in &plan.partitions {
         let a = read_partition(broker, image, w, limit, min_one, params);
-        let n = a.data.records.as_ref().map_or(0, Bytes::len);
+        let n = a.records_len();
         if n > 0 {
             min_one = false;
         }
@@ -201,6 +252,7 @@ fn read_partition(
         wanted: w.clone(),
         data: error_data(w.partition, ResponseError::UnknownTopicOrPartition),
         partition: None,
+        file: None,
     };
     let topic = match &w.topic {
         TopicKey::Name(n) => image.topic(n),
@@ -253,9 +305,19 @@ fn read_partition(
             ReadError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             ReadError::Storage(_) => ResponseError::KafkaStorageError,
         });
+    // read_committed needs the batches in hand (their offsets select the aborted transactions
+    // to return); other reads stay in the file and go out with sendfile when enabled.
+    let from_file = params.sendfile && !params.read_committed;
     let result = read.and_then(|(plan, marks)| {
-        plan.execute()
-            .map(|bytes| (bytes, marks))
+        let read = if from_file {
+            plan.locate().map(|range| {
+                answer.file = range;
+                Bytes::new()
+            })
+        } else {
+            plan.execute()
+        };
+        read.map(|bytes| (bytes, marks))
             .map_err(|_| ResponseError::KafkaStorageError)
     });
     answer.data = match result {
@@ -300,7 +362,7 @@ fn aborted_in(p: &Partition, from: i64, bytes: &Bytes) -> Vec<AbortedTransaction
         .collect()
 }
 
-fn respond(broker: &Broker, plan: &Plan, round: Round, params: &Params) -> FetchResponse {
+fn respond(broker: &Broker, plan: &Plan, round: Round, params: &Params) -> FetchReply {
     let uses_ids = params.version >= 13;
     let session_id = match plan.mode {
         Mode::Sessionless => 0,
@@ -322,10 +384,11 @@ fn respond(broker: &Broker, plan: &Plan, round: Round, params: &Params) -> Fetch
         }
     };
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    let mut files = HashMap::new();
     let mut last_key: Option<TopicKey> = None;
     for a in round.answers {
         if let Mode::Incremental(id) = plan.mode {
-            let has_records = a.data.records.as_ref().is_some_and(|r| !r.is_empty());
+            let has_records = a.records_len() > 0;
             let key = (a.wanted.topic.clone(), a.wanted.partition);
             let news = broker.fetch_sessions.has_news(
                 id,
@@ -348,11 +411,18 @@ fn respond(broker: &Broker, plan: &Plan, round: Round, params: &Params) -> Fetch
             topics.push(t);
             last_key = Some(a.wanted.topic.clone());
         }
+        let topic_index = topics.len().saturating_sub(1);
         if let Some(t) = topics.last_mut() {
+            if let Some(f) = a.file {
+                files.insert((topic_index, t.partitions.len()), f);
+            }
             t.partitions.push(a.data);
         }
     }
-    FetchResponse::default()
-        .with_session_id(session_id)
-        .with_responses(topics)
+    FetchReply {
+        response: FetchResponse::default()
+            .with_session_id(session_id)
+            .with_responses(topics),
+        files,
+    }
 }
