@@ -7,6 +7,7 @@
 //!                                                                .index / .timeindex entry (memory)
 //! flush_plan() ─▶ FlushPlan::sync() (no lock) ─▶ flush_completed(): recovery point = plan end
 //! read(offset) ─▶ segment + index position (lock) ─▶ ReadPlan::execute() (no lock): pread
+//!                                                 └▶ ReadPlan::locate(): the file range, for sendfile
 //! open() ─▶ clean shutdown: load indexes (checked, rebuilt if bad)
 //!        └▶ unclean: CRC-scan from the recovery point's segment, cut the torn tail
 //! ```

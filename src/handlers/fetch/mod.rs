@@ -9,6 +9,10 @@
 //! - If fewer than `min_bytes` are available and `max_wait_ms` > 0, the fetch waits (stage 2)
 //!   on every partition it reads and answers as soon as enough arrived, never later than the wait.
 //! - Sessions (KIP-227): see [`session`].
+//! - Records leave as stored: read_uncommitted ones as file ranges sent with `sendfile`
+//!   (`fetch.sendfile.enable`), read_committed ones read into buffers (their batches select the
+//!   aborted transactions to return); either way the response is written in parts around them,
+//!   never copied into one buffer ([`FetchReply`], `pilgrimage_protocol::fetch`).
 
 pub mod session;
 
