@@ -22,7 +22,7 @@ pub mod offsets;
 pub mod records;
 pub mod txn_offsets;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -531,8 +531,41 @@ impl GroupCoordinator {
     /// OffsetFetch of one group: `topics = None` for every committed offset. Unknown groups and
     /// missing commits answer -1 (Kafka never says GROUP_ID_NOT_FOUND here).
     pub fn fetch(&self, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> FetchedOffsets {
+        self.fetch_stable(group, topics, false).0
+    }
+
+    /// [`GroupCoordinator::fetch`] and, with `require_stable`, the partitions among those found
+    /// whose transactional offsets are still pending (OffsetFetch answers
+    /// UNSTABLE_OFFSET_COMMIT for them) — under one lock, so a marker landing in between cannot
+    /// pass off an offset it was about to replace as stable.
+    pub fn fetch_stable(
+        &self,
+        group: &str,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+        require_stable: bool,
+    ) -> (FetchedOffsets, HashSet<(String, i32)>) {
         let (_, shard) = self.shard(group);
         let s = shard.lock();
+        let found = Self::fetch_locked(&s, group, topics);
+        let mut unstable = HashSet::new();
+        if require_stable {
+            for (t, ps) in &found {
+                for (p, _) in ps {
+                    let tp = (t.clone(), *p);
+                    if s.has_pending(group, &tp) {
+                        unstable.insert(tp);
+                    }
+                }
+            }
+        }
+        (found, unstable)
+    }
+
+    fn fetch_locked(
+        s: &Shard,
+        group: &str,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> FetchedOffsets {
         let stored = s.offsets.get(group);
         match topics {
             Some(ts) => ts
@@ -557,14 +590,6 @@ impl GroupCoordinator {
                 by_topic.into_iter().collect()
             }
         }
-    }
-
-    /// Partitions of `group` with transactional offsets still pending (OffsetFetch with
-    /// `require_stable` answers UNSTABLE_OFFSET_COMMIT for them).
-    pub fn unstable(&self, group: &str, tps: &[(String, i32)]) -> Vec<bool> {
-        let (_, shard) = self.shard(group);
-        let s = shard.lock();
-        tps.iter().map(|tp| s.has_pending(group, tp)).collect()
     }
 
     /// Validates an OffsetFetch v9 member of a consumer group.

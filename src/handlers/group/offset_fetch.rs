@@ -31,20 +31,10 @@ fn fetch(
         .groups
         .validate_fetch(group, member, epoch)
         .map_err(|e| e.code())?;
-    let found = ctx.broker.groups.fetch(group, topics);
-    let mut unstable = HashSet::new();
-    if require_stable {
-        let tps: Vec<(String, i32)> = found
-            .iter()
-            .flat_map(|(t, ps)| ps.iter().map(|(p, _)| (t.clone(), *p)))
-            .collect();
-        for (tp, u) in tps.iter().zip(ctx.broker.groups.unstable(group, &tps)) {
-            if u {
-                unstable.insert(tp.clone());
-            }
-        }
-    }
-    Ok((found, unstable))
+    Ok(ctx
+        .broker
+        .groups
+        .fetch_stable(group, topics, require_stable))
 }
 
 /// One partition's answer: (error code, offset, leader epoch, metadata). A partition with a
