@@ -43,7 +43,7 @@ fn batch_once(data: &[u8]) {
         max_batch_bytes: 1 << 20,
         require_keys: data.first().is_some_and(|b| b & 1 == 1),
         timestamp_window: None,
-        compressed_records: data.first().is_some_and(|b| b & 2 == 2),
+        records: data.first().is_some_and(|b| b & 2 == 2),
     };
     if let Ok(view) = validate_produce(data, &opts) {
         for target in Compression::ALL {

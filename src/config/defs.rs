@@ -309,11 +309,11 @@ pub static BROKER: &[Def] = &[
         "Send fetched records straight from segment files with sendfile instead of reading them into the node first (read_committed fetches always read them: their batches select the aborted transactions to return)."
     ),
     def!(
-        "produce.validate.compressed.records",
+        "produce.validate.records",
         Boolean,
         Some("false"),
         Check::Any,
-        "Decompress produced compressed batches to check every record. Off: a compressed batch is checked by its header and CRC alone (records of compacted topics are always checked, they need keys)."
+        "Check every record of produced batches (decompressing compressed ones), as Kafka does. Off: a batch is checked by its header and CRC alone (records of compacted topics are always checked, they need keys)."
     ),
     def!(
         "log.segment.files.open.max",

@@ -110,9 +110,9 @@ pub struct TopicSettings {
     /// `cleanup.policy` contains `compact`: records need keys.
     pub compacted: bool,
     pub min_insync_replicas: i32,
-    /// Compressed batches are decompressed on produce to check every record
-    /// (`produce.validate.compressed.records`, or a compacted topic, whose records need keys).
-    pub validate_compressed_records: bool,
+    /// Produced batches are checked record by record (`produce.validate.records`; compacted
+    /// topics always are, their records need keys).
+    pub validate_records: bool,
 }
 
 impl TopicSettings {
@@ -156,7 +156,7 @@ impl TopicSettings {
             timestamp_after_max_ms: long("message.timestamp.after.max.ms"),
             compacted: get("cleanup.policy").split(',').any(|p| p == "compact"),
             min_insync_replicas: long("min.insync.replicas").clamp(1, 1000) as i32,
-            validate_compressed_records: node.bool("produce.validate.compressed.records"),
+            validate_records: node.bool("produce.validate.records"),
         }
     }
 }

@@ -328,7 +328,7 @@ fn append_one(
             before_max_ms: settings.timestamp_before_max_ms,
             after_max_ms: settings.timestamp_after_max_ms,
         }),
-        compressed_records: settings.validate_compressed_records,
+        records: settings.validate_records,
     };
     let view = validate_produce(&records, &opts).map_err(|e| batch_failure(&e))?;
     let header = *view.header();

@@ -12,7 +12,7 @@ fn opts() -> ValidationOptions {
         max_batch_bytes: 1 << 24,
         require_keys: false,
         timestamp_window: None,
-        compressed_records: true,
+        records: true,
     }
 }
 
@@ -174,7 +174,7 @@ fn keyless_records_are_refused_on_compacted_topics() {
 }
 
 #[test]
-fn compressed_batches_are_checked_by_their_header_unless_records_are_asked_for() {
+fn batches_are_checked_by_their_header_unless_records_are_asked_for() {
     let mut batch = build(Compression::Lz4, &[(5, None, Some(vec![7; 100]), vec![])]);
     // Garbage in the compressed records, under a CRC that matches it: only the producer's
     // bytes are stored, which a header check accepts and a record walk refuses.
@@ -185,7 +185,7 @@ fn compressed_batches_are_checked_by_their_header_unless_records_are_asked_for()
     view::rewrite_crc(&mut batch);
     let mut o = opts();
     assert!(validate_produce(&batch, &o).is_err());
-    o.compressed_records = false;
+    o.records = false;
     validate_produce(&batch, &o).unwrap();
     // Keys are needed on compacted topics: the records are walked whatever the option says.
     o.require_keys = true;
@@ -201,6 +201,14 @@ fn compressed_batches_are_checked_by_their_header_unless_records_are_asked_for()
         validate_produce(&batch, &o),
         Err(BatchError::Timestamp { timestamp: 5, .. })
     ));
+    // The same for an uncompressed batch: its records are walked only when asked for.
+    let mut plain = build(Compression::None, &[(5, None, Some(vec![7; 100]), vec![])]);
+    plain[view::HEADER_BYTES] = 0x7f; // a record length that overruns the batch
+    view::rewrite_crc(&mut plain);
+    let mut o = opts();
+    assert!(validate_produce(&plain, &o).is_err());
+    o.records = false;
+    validate_produce(&plain, &o).unwrap();
 }
 
 #[test]
