@@ -93,17 +93,8 @@ fn has_unknown_tags(r: &FetchResponse) -> bool {
         })
 }
 
-/// Encodes a framed Fetch response (size prefix, header, body) as parts.
-pub fn encode_fetch(
-    version: i16,
-    correlation_id: i32,
-    body: &FetchResponse,
-) -> Result<Parts<std::convert::Infallible>, EncodeError> {
-    encode_fetch_with(version, correlation_id, body, &mut |_, _| None)
-}
-
-/// [`encode_fetch`] where `external` may supply a partition's records instead of its `records`
-/// field (left empty by the caller).
+/// Encodes a framed Fetch response (size prefix, header, body) as parts; `external` may supply a
+/// partition's records instead of its `records` field (left empty by the caller).
 pub fn encode_fetch_with<T>(
     version: i16,
     correlation_id: i32,
@@ -447,21 +438,29 @@ mod tests {
         r
     }
 
+    /// The parts of a response with every record in its field.
+    fn encode_fetch(version: i16, corr: i32, r: &FetchResponse) -> Parts<Bytes> {
+        encode_fetch_with(version, corr, r, &mut |_, _| None).unwrap()
+    }
+
+    fn joined(parts: &Parts<Bytes>) -> Vec<u8> {
+        parts
+            .parts
+            .iter()
+            .flat_map(|p| match p {
+                Part::Bytes(b) | Part::External(b) => b.to_vec(),
+            })
+            .collect()
+    }
+
     proptest! {
         #[test]
         fn parts_are_the_generic_encoding(r in response(), version in 4i16..=18, corr in any::<i32>()) {
             let r = for_version(r, version);
             let mut generic = BytesMut::new();
             crate::response::encode(&mut generic, ApiKey::Fetch, version, corr, &r).unwrap();
-            let parts = encode_fetch(version, corr, &r).unwrap();
-            let joined: Vec<u8> = parts
-                .parts
-                .iter()
-                .flat_map(|p| match p {
-                    Part::Bytes(b) => b.to_vec(),
-                    Part::External(never) => match *never {},
-                })
-                .collect();
+            let parts = encode_fetch(version, corr, &r);
+            let joined = joined(&parts);
             prop_assert_eq!(parts.len, joined.len());
             prop_assert_eq!(&joined[..], &generic[..]);
         }
@@ -488,13 +487,7 @@ mod tests {
                 outside.get(&(t, p)).map(|b| (b.len(), b.clone()))
             })
             .unwrap();
-            let joined: Vec<u8> = parts
-                .parts
-                .iter()
-                .flat_map(|p| match p {
-                    Part::Bytes(b) | Part::External(b) => b.to_vec(),
-                })
-                .collect();
+            let joined = joined(&parts);
             prop_assert_eq!(parts.len, joined.len());
             prop_assert_eq!(&joined[..], &generic[..]);
         }
@@ -513,7 +506,7 @@ mod tests {
                 ]),
         ]);
         for version in [4, 11, 12, 17] {
-            let parts = encode_fetch(version, 1, &r).unwrap();
+            let parts = encode_fetch(version, 1, &r);
             // Size, framing and fields, the records themselves, then (flexible versions) tags.
             assert_eq!(parts.parts.len(), if version >= 12 { 4 } else { 3 });
             let Part::Bytes(r) = &parts.parts[2] else {

@@ -274,7 +274,6 @@ impl Log {
             let final_path = self.dir.join(segment::file_name(first, "log"));
             std::fs::rename(&swap, &final_path)
                 .map_err(|e| StorageError::io("rename swapped segment", &final_path, e))?;
-            seg.file.set_path(final_path.clone());
             seg.path = final_path;
             seg.seal()?;
             crate::checkpoint::sync_dir(&self.dir)?;
@@ -404,7 +403,7 @@ fn for_each_batch(
     const CHUNK: u64 = 4 << 20;
     let mut pos = 0u64;
     let mut buf = Vec::new();
-    let file = seg.file.get()?;
+    let file = seg.file.get(&seg.path)?;
     while pos < seg.size {
         let want = (seg.size - pos).min(CHUNK.max(1));
         buf.resize(want as usize, 0);

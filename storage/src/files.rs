@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
@@ -165,7 +165,6 @@ impl Registry {
 }
 
 struct State {
-    path: PathBuf,
     file: Option<Arc<File>>,
     /// Write generation handed out to writers, and the one the last fsync covered.
     written: u64,
@@ -203,21 +202,21 @@ impl std::fmt::Debug for SegmentFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let st = lock(&self.inner.state);
         f.debug_struct("SegmentFile")
-            .field("path", &st.path)
             .field("open", &st.file.is_some())
             .finish()
     }
 }
 
 impl SegmentFile {
-    /// A file that exists (or was just created as `file`); `file` is kept open if given.
-    pub(crate) fn new(path: PathBuf, file: Option<File>) -> SegmentFile {
+    /// A file that exists (or was just created as `file`); `file` is kept open if given. The
+    /// path is the owner's (it changes when a cleaned segment is swapped in): every call that
+    /// may open the file is given it.
+    pub(crate) fn new(file: Option<File>) -> SegmentFile {
         let opened = file.is_some();
         let inner = Arc::new(Inner {
             id: REGISTRY.next_id.fetch_add(1, Ordering::Relaxed),
             last_used: AtomicU64::new(REGISTRY.tick()),
             state: Mutex::new(State {
-                path,
                 file: file.map(Arc::new),
                 written: 0,
                 synced: 0,
@@ -230,14 +229,9 @@ impl SegmentFile {
         SegmentFile { inner }
     }
 
-    /// The file's current path (it changes when a cleaned segment is swapped in).
-    pub(crate) fn set_path(&self, path: PathBuf) {
-        lock(&self.inner.state).path = path;
-    }
-
     /// The open file (opened if it was closed). Whoever writes through it calls
     /// [`SegmentFile::wrote`] afterwards, while still holding it.
-    pub(crate) fn get(&self) -> Result<Arc<File>, StorageError> {
+    pub(crate) fn get(&self, path: &Path) -> Result<Arc<File>, StorageError> {
         self.inner
             .last_used
             .store(REGISTRY.tick(), Ordering::Relaxed);
@@ -248,8 +242,8 @@ impl SegmentFile {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .open(&st.path)
-            .map_err(|e| StorageError::io(crate::error::OPEN_SEGMENT, &st.path, e))?;
+            .open(path)
+            .map_err(|e| StorageError::io(crate::error::OPEN_SEGMENT, path, e))?;
         let file = Arc::new(file);
         st.file = Some(Arc::clone(&file));
         drop(st);
@@ -286,7 +280,7 @@ impl SegmentFile {
         };
         let file = match pinned {
             Some(f) => Arc::clone(f),
-            None => self.get()?,
+            None => self.get(path)?,
         };
         let r = if all {
             file.sync_all()
@@ -316,48 +310,55 @@ impl SegmentFile {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     // One test touches the process-wide budget: the others in this crate run with the default.
     #[test]
     fn handles_beyond_the_budget_are_closed_and_reopened() {
         let dir = tempfile::tempdir().unwrap();
-        let files: Vec<SegmentFile> = (0..64)
+        let files: Vec<(SegmentFile, PathBuf)> = (0..64)
             .map(|i| {
                 let p = dir.path().join(format!("{i}.log"));
                 std::fs::write(&p, [i as u8; 8]).unwrap();
-                SegmentFile::new(p, None)
+                (SegmentFile::new(None), p)
             })
             .collect();
         let before = limit();
         set_limit(open_count() + 16);
-        for f in &files {
-            let h = f.get().unwrap();
+        for (f, p) in &files {
+            let h = f.get(p).unwrap();
             let mut b = [0u8; 1];
             std::os::unix::fs::FileExt::read_exact_at(&*h, &mut b, 0).unwrap();
         }
-        let open = files.iter().filter(|f| f.is_open()).count();
+        let open = files.iter().filter(|(f, _)| f.is_open()).count();
         assert!(open <= 16, "{open} handles open");
         // The most recently used are the ones kept.
-        assert!(files[63].is_open());
-        assert!(!files[0].is_open());
+        assert!(files[63].0.is_open());
+        assert!(!files[0].0.is_open());
         // Dirty handles are closed only by the sweep, after an fsync: writing to every file
         // goes past the budget until it runs.
-        for f in &files {
-            let w = f.get().unwrap();
+        for (f, p) in &files {
+            let w = f.get(p).unwrap();
             std::os::unix::fs::FileExt::write_all_at(&*w, b"x", 0).unwrap();
             f.wrote();
         }
-        let open = files.iter().filter(|f| f.is_open()).count();
+        let open = files.iter().filter(|(f, _)| f.is_open()).count();
         assert_eq!(open, 64, "dirty handles closed without fsync");
         sweep();
-        let open = files.iter().filter(|f| f.is_open()).count();
+        let open = files.iter().filter(|(f, _)| f.is_open()).count();
         assert!(open <= 16, "{open} handles open after the sweep");
-        assert!(!files[0].is_open());
-        assert!(files[63].is_open());
+        assert!(!files[0].0.is_open());
+        assert!(files[63].0.is_open());
         // Reopened on demand, with what was written.
         let mut b = [0u8; 1];
-        std::os::unix::fs::FileExt::read_exact_at(&*files[0].get().unwrap(), &mut b, 0).unwrap();
+        std::os::unix::fs::FileExt::read_exact_at(
+            &*files[0].0.get(&files[0].1).unwrap(),
+            &mut b,
+            0,
+        )
+        .unwrap();
         assert_eq!(&b, b"x");
         set_limit(before);
     }

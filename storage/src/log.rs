@@ -613,7 +613,7 @@ impl Log {
             seg.size
         };
         Ok(ReadPlan {
-            file: Some(seg.file.get()?),
+            file: Some(seg.file.get(&seg.path)?),
             path: seg.path.clone(),
             start: u64::from(seg.index.lookup(offset)),
             limit,
@@ -719,7 +719,7 @@ impl Log {
         let mut pos = start;
         let mut head = [0u8; view::LOG_OVERHEAD];
         let mut buf = Vec::new();
-        let file = seg.file.get()?;
+        let file = seg.file.get(&seg.path)?;
         while pos + view::LOG_OVERHEAD as u64 <= seg.size {
             file.read_exact_at(&mut head, pos)
                 .map_err(|e| StorageError::io("read", &seg.path, e))?;
@@ -766,7 +766,7 @@ impl Log {
             .filter(|s| s.synced_size < s.size)
             .map(|s| PlannedSync {
                 file: s.file.clone(),
-                pinned: s.file.get().ok(),
+                pinned: s.file.get(&s.path).ok(),
                 path: s.path.clone(),
                 base: s.base_offset,
                 size: s.size,

@@ -101,7 +101,7 @@ impl Log {
         let (&base, seg) = self.segments.range(..=offset).next_back()?;
         let start = u64::from(seg.index.lookup(offset));
         let mut found = None;
-        let file = match seg.file.get() {
+        let file = match seg.file.get(&seg.path) {
             Ok(f) => f,
             Err(e) => {
                 warn!(dir = %self.dir.display(), error = %e, "cannot locate the last stable offset");
@@ -243,7 +243,7 @@ impl Log {
             } else {
                 0
             };
-            let file = seg.file.get()?;
+            let file = seg.file.get(&seg.path)?;
             let path = seg.path.clone();
             let len = seg.size;
             let mut seen: Vec<(u64, BatchHeader, Option<Marker>)> = Vec::new();

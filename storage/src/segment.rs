@@ -60,7 +60,7 @@ impl Segment {
     ) -> Segment {
         Segment {
             base_offset,
-            file: SegmentFile::new(path.clone(), file),
+            file: SegmentFile::new(file),
             size,
             synced_size: size,
             index: OffsetIndex::new(dir.join(file_name(base_offset, "index")), base_offset),
@@ -177,7 +177,7 @@ impl Segment {
                 why
             });
             if end.valid_bytes < file_len {
-                let file = seg.file.get()?;
+                let file = seg.file.get(&seg.path)?;
                 let cut = file.set_len(end.valid_bytes);
                 seg.file.wrote();
                 cut.map_err(|e| StorageError::io("truncate segment", &seg.path, e))?;
@@ -204,7 +204,7 @@ impl Segment {
         // Walk from the last index entry to learn the last offset and latest timestamps.
         let start = u64::from(seg.index.last_position());
         let mut tail: Vec<(u64, BatchHeader)> = Vec::new();
-        let file = seg.file.get()?;
+        let file = seg.file.get(&seg.path)?;
         let end = scan::scan(
             Source {
                 file: &file,
@@ -255,7 +255,7 @@ impl Segment {
         self.bytes_since_index = 0;
         self.max_timestamp = -1;
         self.last_offset = None;
-        let file = self.file.get()?;
+        let file = self.file.get(&self.path)?;
         let path = self.path.clone();
         let mut first_ts = None;
         let end = scan::scan(
@@ -315,7 +315,7 @@ impl Segment {
         debug_assert!(head.len() + tail.len() >= HEADER_BYTES);
         debug_assert!(!self.sealed, "append to a sealed segment");
         let pos = self.size;
-        let file = self.file.get()?;
+        let file = self.file.get(&self.path)?;
         let written = write_all_vectored_at(&file, head, tail, pos);
         if let Err(e) = written {
             if let Err(cut) = file.set_len(pos) {
@@ -388,7 +388,7 @@ impl Segment {
     /// Cuts off every batch whose last offset is ≥ `offset`. Returns the new size.
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64, StorageError> {
         let mut cut_at = None;
-        let file = self.file.get()?;
+        let file = self.file.get(&self.path)?;
         scan::scan(
             Source {
                 file: &file,
