@@ -8,6 +8,11 @@
 //! ```
 //! `--compression none,lz4,zstd` repeats every run with each producer codec (the node stores
 //! batches as sent, so records/s should not fall with compression).
+//! Records are consumed with librdkafka's batch API (as its own load generator does);
+//! `--poll` consumes them one `poll` per message instead (the API most Rust applications use).
+//! `--cold` evicts the broker's files from the page cache (`fdatasync`, then
+//! `posix_fadvise(DONTNEED)` on every file of its data directory, `--data-dir` for a broker
+//! given by `--bootstrap`) before each read phase, so reads come from the disk.
 //! `--acks idempotent` is acks=all with `enable.idempotence=true` (sequence numbers checked and
 //! producer state kept by the node); the others produce with idempotence off.
 //! With a node it started (or `--broker-pid PID` for a broker given by `--bootstrap`), each line
@@ -40,6 +45,12 @@ struct Args {
     /// Producer codecs (`none`, `gzip`, `snappy`, `lz4`, `zstd`): each is a run of its own.
     codecs: Vec<String>,
     partitions: i32,
+    /// Consume with librdkafka's per-message `poll` instead of its batch API.
+    poll: bool,
+    /// Evict the broker's files from the page cache before every read phase.
+    cold: bool,
+    /// The broker's data directory, for `--cold` with a broker given by `--bootstrap`.
+    data_dir: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -53,6 +64,9 @@ fn parse_args() -> Args {
         acks: vec!["1".into(), "all".into(), "idempotent".into()],
         codecs: vec!["none".into()],
         partitions: 1,
+        poll: false,
+        cold: false,
+        data_dir: None,
     };
     let mut it = raw.iter();
     while let Some(flag) = it.next() {
@@ -70,6 +84,9 @@ fn parse_args() -> Args {
             "--acks" => a.acks = value().split(',').map(str::to_string).collect(),
             "--compression" => a.codecs = value().split(',').map(str::to_string).collect(),
             "--partitions" => a.partitions = value().parse().expect("--partitions N"),
+            "--poll" => a.poll = true,
+            "--cold" => a.cold = true,
+            "--data-dir" => a.data_dir = Some(value().into()),
             _ => {}
         }
     }
@@ -191,6 +208,7 @@ fn consume(
     records: usize,
     size: usize,
     partitions: i32,
+    batch: bool,
     pid: Option<u32>,
 ) {
     let consumer: BaseConsumer = config(bootstrap)
@@ -208,11 +226,34 @@ fn consume(
     consumer.assign(&tpl).expect("assign");
     let cpu_before = pid.and_then(node::cpu_seconds);
     let started = Instant::now();
-    let mut n = 0;
-    let mut bytes = 0;
+    let (n, bytes, first) = if batch {
+        consume_batches(&consumer, records)
+    } else {
+        consume_polled(&consumer, records)
+    };
+    let took = first.elapsed();
+    report(
+        &format!("consume {size} B{}", if batch { "" } else { " (poll)" }),
+        n,
+        bytes,
+        took,
+        cpu_since(pid, cpu_before),
+    );
+    // Timed from the first record, as librdkafka's rdkafka_performance times its consumer:
+    // connecting and looking up the start offset are not throughput.
+    println!(
+        "  (first record {:.0} ms after assign)",
+        first.duration_since(started).as_secs_f64() * 1e3
+    );
+}
+
+/// librdkafka's per-message API: one `poll` (and one message handed to Rust) per record.
+fn consume_polled(consumer: &BaseConsumer, records: usize) -> (usize, usize, Instant) {
+    let (mut n, mut bytes, mut first) = (0, 0, None);
     while n < records {
         match consumer.poll(Duration::from_secs(10)) {
             Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
                 n += 1;
                 bytes += m.payload_len();
             }
@@ -220,14 +261,42 @@ fn consume(
             None => panic!("consume stalled at {n} of {records}"),
         }
     }
-    let took = started.elapsed();
-    report(
-        &format!("consume {size} B"),
-        n,
-        bytes,
-        took,
-        cpu_since(pid, cpu_before),
-    );
+    (n, bytes, first.unwrap_or_else(Instant::now))
+}
+
+/// librdkafka's batch API (`rd_kafka_consume_batch_queue`, as its own load generator
+/// `rdkafka_performance -B` consumes): up to 10,000 messages taken off the consumer queue per
+/// call, so the client's per-record cost is librdkafka's alone.
+#[allow(unsafe_code)] // librdkafka's batch API has no safe binding in rdkafka
+fn consume_batches(consumer: &BaseConsumer, records: usize) -> (usize, usize, Instant) {
+    use rdkafka::bindings as rd;
+    use rdkafka::types::RDKafkaRespErr;
+
+    const BATCH: usize = 10_000;
+    let mut slots: Vec<*mut rd::rd_kafka_message_t> = vec![std::ptr::null_mut(); BATCH];
+    let (mut n, mut bytes, mut first) = (0, 0, None);
+    // SAFETY: the queue is the consumer's own (a new reference, destroyed below); every message
+    // the call returns is read once and destroyed exactly once, before the next call.
+    unsafe {
+        let queue = rd::rd_kafka_queue_get_consumer(consumer.client().native_ptr());
+        assert!(!queue.is_null(), "consumer queue");
+        while n < records {
+            let got = rd::rd_kafka_consume_batch_queue(queue, 10_000, slots.as_mut_ptr(), BATCH);
+            assert!(got > 0, "consume stalled at {n} of {records} ({got})");
+            first.get_or_insert_with(Instant::now);
+            for &m in &slots[..got as usize] {
+                let err = (*m).err;
+                if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
+                    panic!("consume: {err:?}");
+                }
+                n += 1;
+                bytes += (*m).len;
+                rd::rd_kafka_message_destroy(m);
+            }
+        }
+        rd::rd_kafka_queue_destroy(queue);
+    }
+    (n, bytes, first.unwrap_or_else(Instant::now))
 }
 
 /// Reads partition 0 of `topic` from the start with plain Fetch requests (v11) on one
@@ -323,6 +392,27 @@ fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Opt
     );
 }
 
+/// Drops every file under `dir` from the page cache (written back first, since only clean
+/// pages can be dropped), so that the next read phase reads from the disk.
+fn evict(dir: Option<&std::path::Path>) {
+    let Some(dir) = dir else { return };
+    let mut pending = vec![dir.to_path_buf()];
+    let mut files = 0;
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).expect("read data dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(f) = std::fs::File::open(&path) {
+                f.sync_data().expect("fdatasync");
+                rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).expect("fadvise");
+                files += 1;
+            }
+        }
+    }
+    println!("  (evicted {files} files from the page cache)");
+}
+
 fn main() {
     let args = parse_args();
     let (node, bootstrap) = node::target(args.bootstrap.as_deref(), &[]);
@@ -330,9 +420,21 @@ fn main() {
         .as_ref()
         .map(node::NodeProcess::pid)
         .or(args.broker_pid);
+    let cold_dir = args.cold.then(|| {
+        args.data_dir
+            .clone()
+            .or_else(|| node.as_ref().map(|n| n.data_dir().to_path_buf()))
+            .expect("--cold needs --data-dir for a broker given by --bootstrap")
+    });
     println!(
-        "load benchmark against {bootstrap}: {} records, {} partition(s)",
-        args.records, args.partitions
+        "load benchmark against {bootstrap}: {} records, {} partition(s){}",
+        args.records,
+        args.partitions,
+        if args.cold {
+            ", page cache evicted before reads"
+        } else {
+            ""
+        }
     );
     for &size in &args.sizes {
         for codec in &args.codecs {
@@ -348,8 +450,18 @@ fn main() {
                     partitions: args.partitions,
                 };
                 produce(&bootstrap, &run, pid);
-                consume(&bootstrap, &topic, args.records, size, args.partitions, pid);
+                evict(cold_dir.as_deref());
+                consume(
+                    &bootstrap,
+                    &topic,
+                    args.records,
+                    size,
+                    args.partitions,
+                    !args.poll,
+                    pid,
+                );
                 if args.partitions == 1 {
+                    evict(cold_dir.as_deref());
                     fetch_raw(&bootstrap, &topic, args.records, size, pid);
                 }
             }

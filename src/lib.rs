@@ -26,6 +26,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod broker;
 pub mod config;
 pub mod controller;

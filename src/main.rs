@@ -1,5 +1,7 @@
 //! The `pilgrimage` binary: `serve` runs a node; more commands build on the same client.
 
+#![forbid(unsafe_code)]
+
 /// mimalloc keeps freed memory for reuse: request and response buffers of up to a few MiB
 /// are allocated for every request, and with the system allocator each one was a fresh
 /// mmap the kernel zero-filled page by page (a sixth of the node's CPU when producing).

@@ -40,16 +40,19 @@ fn txn_producer(bootstrap: &str, id: &str) -> ThreadedProducer<DefaultProducerCo
         .expect("transactional producer")
 }
 
-/// Reads every partition of `topic` from the start with `isolation` until nothing more comes
-/// for two seconds; returns the values by partition, in order.
+/// Reads every partition of `topic` from the start with `isolation`, at most `fetch_max` bytes
+/// a partition per fetch, until nothing more comes for two seconds; returns the values by
+/// partition, in order.
 fn read_all(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
     isolation: &str,
+    fetch_max: usize,
 ) -> BTreeMap<i32, Vec<String>> {
     let consumer: BaseConsumer = common::consumer_config(bootstrap)
         .set("isolation.level", isolation)
+        .set("fetch.message.max.bytes", fetch_max.to_string())
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
@@ -77,9 +80,26 @@ fn read_all(
     out
 }
 
+/// Committed and aborted transactions alternate; read_committed must see only the committed
+/// ones. Records go out of the segment files with sendfile (the aborted transactions of each
+/// fetch bounded by the offset index), fetched 1,000 bytes at a time with an index entry every
+/// 256 bytes, so most fetches end between transactions and their bounds are exercised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_and_aborted_transactions_by_isolation_level() {
-    let node = common::node(&settings()).await;
+    isolation_levels(&[("log.index.interval.bytes", "256")]).await;
+}
+
+/// The same, with records read into memory (`fetch.sendfile.enable=false`), where the
+/// aborted transactions are bounded by the batches read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_and_aborted_transactions_read_into_memory() {
+    isolation_levels(&[("fetch.sendfile.enable", "false")]).await;
+}
+
+async fn isolation_levels(extra: &[(&'static str, &'static str)]) {
+    let mut settings = settings();
+    settings.extend_from_slice(extra);
+    let node = common::node(&settings).await;
     let bootstrap = node.bootstrap_servers();
     common::create_topic(&bootstrap, "txn-alt", 3, &[]).await;
     let b = bootstrap.clone();
@@ -107,8 +127,8 @@ async fn committed_and_aborted_transactions_by_isolation_level() {
                 producer.abort_transaction(Duration::from_secs(30)).unwrap();
             }
         }
-        let committed = read_all(&b, "txn-alt", 3, "read_committed");
-        let all = read_all(&b, "txn-alt", 3, "read_uncommitted");
+        let committed = read_all(&b, "txn-alt", 3, "read_committed", 1000);
+        let all = read_all(&b, "txn-alt", 3, "read_uncommitted", 1000);
         let count = |m: &BTreeMap<i32, Vec<String>>| m.values().map(Vec::len).sum::<usize>();
         assert_eq!(count(&all), 1000, "read_uncommitted sees every record");
         assert_eq!(
@@ -330,8 +350,8 @@ async fn consume_transform_produce_exactly_once() {
         worker.wait().expect("reap the worker");
         assert!(restarts < 10, "the worker failed {restarts} times");
 
-        let committed = read_all(&b, "ctp-out", CTP_PARTITIONS, "read_committed");
-        let all = read_all(&b, "ctp-out", CTP_PARTITIONS, "read_uncommitted");
+        let committed = read_all(&b, "ctp-out", CTP_PARTITIONS, "read_committed", 1 << 20);
+        let all = read_all(&b, "ctp-out", CTP_PARTITIONS, "read_uncommitted", 1 << 20);
         let total: usize = committed.values().map(Vec::len).sum();
         let aborted = all.values().map(Vec::len).sum::<usize>() - total;
         eprintln!(
@@ -465,7 +485,7 @@ fn node_sigkilled_during_commits_recovers() {
         h.join().unwrap()
     };
     acked.extend(ok);
-    let committed = read_all(&bootstrap, "txn-crash", 3, "read_committed");
+    let committed = read_all(&bootstrap, "txn-crash", 3, "read_committed", 1 << 20);
     let mut by_txn: BTreeMap<u32, usize> = BTreeMap::new();
     for v in committed.values().flatten() {
         let txn: u32 = v[1..].split('-').next().unwrap().parse().unwrap();

@@ -15,6 +15,11 @@ impl NodeProcess {
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    #[allow(dead_code)] // only the load benchmark evicts the node's files
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
 }
 
 /// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`; `None` where

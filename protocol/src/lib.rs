@@ -16,6 +16,8 @@
 //! before allocating: a frame can be at most `socket.request.max.bytes`, and nothing decoded
 //! from it may claim more memory than a small multiple of that.
 
+#![forbid(unsafe_code)]
+
 pub mod batch;
 pub mod codec;
 pub mod error;

@@ -249,6 +249,15 @@ impl Partition {
         Ok((plan, marks))
     }
 
+    /// Aborted transactions for a `read_committed` fetch from `from` of segment `segment_base`
+    /// up to byte `end`, sent from the file (see [`Log::aborted_txns_before`]).
+    pub fn aborted_txns_before(&self, from: i64, segment_base: i64, end: u64) -> Vec<AbortedTxn> {
+        self.state
+            .lock()
+            .log
+            .aborted_txns_before(from, segment_base, end)
+    }
+
     /// Aborted transactions overlapping `[from, upper)` (`read_committed` fetches).
     pub fn aborted_txns(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
         self.state.lock().log.aborted_txns(from, upper)

@@ -25,6 +25,8 @@
 //! Checksums: batches carry their CRC32C (checked on recovery); indexes carry none and are
 //! checked for order and bounds instead, and rebuilt from the log when they fail.
 
+#![forbid(unsafe_code)]
+
 pub mod checkpoint;
 pub mod compaction;
 pub mod config;

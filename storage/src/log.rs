@@ -582,6 +582,7 @@ impl Log {
         let empty = |s: &Segment| ReadPlan {
             file: None,
             path: s.path.clone(),
+            segment_base: s.base_offset,
             start: 0,
             limit: 0,
             offset,
@@ -615,6 +616,7 @@ impl Log {
         Ok(ReadPlan {
             file: Some(seg.file.get(&seg.path)?),
             path: seg.path.clone(),
+            segment_base: seg.base_offset,
             start: u64::from(seg.index.lookup(offset)),
             limit,
             offset,

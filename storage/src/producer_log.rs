@@ -136,6 +136,23 @@ impl Log {
         Some(p)
     }
 
+    /// Aborted transactions a `read_committed` fetch from `from` needs when it returns the bytes
+    /// of segment `segment_base` before byte `end` without reading them (they go out with
+    /// `sendfile`): the upper offset comes from the offset index, as Kafka bounds it, so the
+    /// list may name a few transactions past the returned batches, which consumers ignore.
+    pub fn aborted_txns_before(&self, from: i64, segment_base: i64, end: u64) -> Vec<AbortedTxn> {
+        let upper = self
+            .segments
+            .get(&segment_base)
+            .and_then(|s| {
+                s.index
+                    .offset_bound_before(end)
+                    .or(s.last_offset.map(|l| l + 1))
+            })
+            .unwrap_or(self.next_offset);
+        self.aborted_txns(from, upper)
+    }
+
     /// Aborted transactions that overlap `[from, upper)`, for a `read_committed` fetch.
     pub fn aborted_txns(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
         let start = self

@@ -30,6 +30,8 @@ pub struct ReadPlan {
     /// The segment's file; `None` for an empty read (which opens nothing).
     pub(crate) file: Option<Arc<File>>,
     pub(crate) path: PathBuf,
+    /// Base offset of the segment read.
+    pub(crate) segment_base: i64,
     /// Index position at or before the batch holding `offset`.
     pub(crate) start: u64,
     /// First byte not to return (the end of visible data in this segment).
@@ -44,6 +46,11 @@ pub struct ReadPlan {
 const SEEK_SLACK_BYTES: u64 = 16 * 1024;
 
 impl ReadPlan {
+    /// Base offset of the segment the read is in (for [`crate::Log::aborted_txns_before`]).
+    pub fn segment_base(&self) -> i64 {
+        self.segment_base
+    }
+
     /// An empty read.
     pub fn is_empty(&self) -> bool {
         self.start >= self.limit
@@ -62,11 +69,12 @@ impl ReadPlan {
         let Some((at, want)) = self.find(file, &buf)? else {
             return Ok(Bytes::new());
         };
+        let from = self.start + at as u64;
+        read_ahead(file, from + want as u64, want);
         if at + want <= buf.len() {
             let mut buf = Bytes::from(buf);
             return Ok(buf.split_off(at).split_to(want));
         }
-        let from = self.start + at as u64;
         Ok(Bytes::from(read_at(file, want, from).map_err(io)?))
     }
 
@@ -80,9 +88,14 @@ impl ReadPlan {
         let window = (self.limit - self.start).min(SEEK_SLACK_BYTES);
         let buf = read_at(file, window as usize, self.start)
             .map_err(|e| StorageError::io("read", &self.path, e))?;
-        Ok(self.find(file, &buf)?.map(|(at, len)| FileRange {
+        let Some((at, len)) = self.find(file, &buf)? else {
+            return Ok(None);
+        };
+        let position = self.start + at as u64;
+        read_ahead(file, position + len as u64, len);
+        Ok(Some(FileRange {
             file: Arc::clone(file),
-            position: self.start + at as u64,
+            position,
             len,
         }))
     }
@@ -140,6 +153,30 @@ pub struct FileRange {
     pub file: Arc<File>,
     pub position: u64,
     pub len: usize,
+}
+
+/// Reads of up to this many bytes ask the kernel for the same amount past them.
+const READ_AHEAD_MAX: usize = 4 << 20;
+
+/// Asks the kernel to start reading the `len` bytes after `end` into the page cache, for a
+/// read of `len` bytes ending there: a consumer's next fetch most likely continues where this
+/// one stops. The kernel's own readahead keeps up within one large read but not across the
+/// gaps between a consumer's fetches (librdkafka reading a cold log 1 MiB per fetch: 0.7–0.8
+/// GB/s without this, 0.86–1.1 with it, on a disk that serves 1.5 GB/s to 16 MiB reads).
+/// Larger reads get no advice: it would replace the kernel's growing readahead window with
+/// fixed steps (advised, 16 MiB reads fell to 0.55–0.9 GB/s). Cheap when the pages are
+/// already cached; past the end of the file it does nothing.
+fn read_ahead(file: &File, end: u64, len: usize) {
+    if len == 0 || len > READ_AHEAD_MAX {
+        return;
+    }
+    // Advice only: a failure leaves the next read to the kernel's own readahead.
+    let _ = rustix::fs::fadvise(
+        file,
+        end,
+        std::num::NonZeroU64::new(len as u64),
+        rustix::fs::Advice::WillNeed,
+    );
 }
 
 /// Reads exactly `len` bytes at `pos` into a new buffer, without zero-filling it first (the

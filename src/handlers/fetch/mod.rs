@@ -9,9 +9,9 @@
 //! - If fewer than `min_bytes` are available and `max_wait_ms` > 0, the fetch waits (stage 2)
 //!   on every partition it reads and answers as soon as enough arrived, never later than the wait.
 //! - Sessions (KIP-227): see [`session`].
-//! - Records leave as stored: read_uncommitted ones as file ranges sent with `sendfile`
-//!   (`fetch.sendfile.enable`), read_committed ones read into buffers (their batches select the
-//!   aborted transactions to return); either way the response is written in parts around them,
+//! - Records leave as stored: as file ranges sent with `sendfile` (`fetch.sendfile.enable`,
+//!   read_committed ones with their aborted transactions bounded by the offset index, as Kafka
+//!   bounds them) or read into buffers; either way the response is written in parts around them,
 //!   never copied into one buffer ([`FetchReply`], `pilgrimage_protocol::fetch`).
 
 pub mod session;
@@ -30,7 +30,7 @@ use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::buf::ByteBufMut;
 use pilgrimage_protocol::batch::view::Batches;
-use pilgrimage_storage::{FileRange, ReadError};
+use pilgrimage_storage::{AbortedTxn, FileRange, ReadError};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -309,32 +309,44 @@ fn read_partition(
             ReadError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             ReadError::Storage(_) => ResponseError::KafkaStorageError,
         });
-    // read_committed needs the batches in hand (their offsets select the aborted transactions
-    // to return); other reads stay in the file and go out with sendfile when enabled.
-    let from_file = params.sendfile && !params.read_committed;
+    // Records stay in the file and go out with sendfile when enabled; read_committed then
+    // bounds its aborted transactions with the offset index instead of the batches.
     let result = read.and_then(|(plan, marks)| {
-        let read = if from_file {
+        let read = if params.sendfile {
             plan.locate().map(|range| {
+                let aborted = match &range {
+                    Some(r) if params.read_committed => Some(p.aborted_txns_before(
+                        w.fetch_offset,
+                        plan.segment_base(),
+                        r.position + r.len as u64,
+                    )),
+                    _ => None,
+                };
                 answer.file = range;
-                Bytes::new()
+                (Bytes::new(), aborted)
             })
         } else {
-            plan.execute()
+            plan.execute().map(|bytes| {
+                let aborted = params
+                    .read_committed
+                    .then(|| aborted_in(&p, w.fetch_offset, &bytes));
+                (bytes, aborted)
+            })
         };
-        read.map(|bytes| (bytes, marks))
+        read.map(|(bytes, aborted)| (bytes, aborted, marks))
             .map_err(|_| ResponseError::KafkaStorageError)
     });
     answer.data = match result {
-        Ok((bytes, marks)) => PartitionData::default()
+        Ok((bytes, aborted, marks)) => PartitionData::default()
             .with_partition_index(w.partition)
             .with_high_watermark(marks.high_watermark)
             .with_last_stable_offset(marks.last_stable)
             .with_log_start_offset(marks.log_start)
             .with_preferred_read_replica((-1).into())
             .with_aborted_transactions(
-                params
-                    .read_committed
-                    .then(|| aborted_in(&p, w.fetch_offset, &bytes)),
+                aborted
+                    .or_else(|| params.read_committed.then(Vec::new))
+                    .map(|list| list.into_iter().map(aborted_txn).collect()),
             )
             .with_records(Some(bytes)),
         Err(ResponseError::KafkaStorageError) if params.version <= 5 => {
@@ -347,7 +359,7 @@ fn read_partition(
 
 /// The aborted transactions a `read_committed` consumer needs for the batches in `bytes`
 /// (read from `from`): those whose range overlaps them.
-fn aborted_in(p: &Partition, from: i64, bytes: &Bytes) -> Vec<AbortedTransaction> {
+fn aborted_in(p: &Partition, from: i64, bytes: &Bytes) -> Vec<AbortedTxn> {
     if bytes.is_empty() {
         return Vec::new();
     }
@@ -357,13 +369,12 @@ fn aborted_in(p: &Partition, from: i64, bytes: &Bytes) -> Vec<AbortedTransaction
         upper = b.header().last_offset() + 1;
     }
     p.aborted_txns(from, upper)
-        .into_iter()
-        .map(|a| {
-            AbortedTransaction::default()
-                .with_producer_id(a.producer_id.into())
-                .with_first_offset(a.first_offset)
-        })
-        .collect()
+}
+
+fn aborted_txn(a: AbortedTxn) -> AbortedTransaction {
+    AbortedTransaction::default()
+        .with_producer_id(a.producer_id.into())
+        .with_first_offset(a.first_offset)
 }
 
 fn respond(broker: &Broker, plan: &Plan, round: Round, params: &Params) -> FetchReply {

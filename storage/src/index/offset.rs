@@ -117,6 +117,18 @@ impl OffsetIndex {
         })
     }
 
+    /// An exclusive bound on the offsets of the batches that start before byte `position`: the
+    /// last offset of the first indexed batch starting at or after it (every earlier batch ends
+    /// before that batch begins). `None` when no indexed batch starts there.
+    pub fn offset_bound_before(&self, position: u64) -> Option<i64> {
+        let i = self
+            .entries
+            .partition_point(|&(_, p)| u64::from(p) < position);
+        self.entries
+            .get(i)
+            .map(|&(rel, _)| self.base_offset + i64::from(rel))
+    }
+
     /// Last entry's position, where a walk to the end of the segment can start.
     pub fn last_position(&self) -> u32 {
         self.entries.last().map_or(0, |e| e.1)
@@ -167,6 +179,19 @@ mod tests {
         assert_eq!(idx.lookup(50), 0);
         idx.truncate_to_position(4096);
         assert_eq!(idx.len(), 1);
+    }
+
+    #[test]
+    fn offset_bound_before_is_the_next_indexed_batch() {
+        let mut idx = OffsetIndex::new(PathBuf::from("/nonexistent"), 100);
+        idx.append(109, 0);
+        idx.append(119, 4096);
+        idx.append(129, 8192);
+        // Bytes before 4096 hold batches ending before the one at 4096, which ends at 119.
+        assert_eq!(idx.offset_bound_before(1), Some(119));
+        assert_eq!(idx.offset_bound_before(4096), Some(119));
+        assert_eq!(idx.offset_bound_before(4097), Some(129));
+        assert_eq!(idx.offset_bound_before(8193), None);
     }
 
     #[test]
