@@ -26,7 +26,7 @@ for round in $(seq 1 "$ROUNDS"); do
         pid=$!
         until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do sleep 0.05; done
         echo "== $bin (round $round)"
-        "$LOAD" --bench --bootstrap "127.0.0.1:$PORT" --broker-pid "$pid" "$@" | grep "records in"
+        "$LOAD" --bench --bootstrap "127.0.0.1:$PORT" --broker-pid "$pid" --data-dir "$dir" "$@" | grep "records in"
         "$LATENCY" --bench --bootstrap "127.0.0.1:$PORT" | grep samples
         echo "   broker peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')"
         kill -TERM "$pid"
