@@ -266,7 +266,9 @@ fn consume_polled(consumer: &BaseConsumer, records: usize) -> (usize, usize, Ins
 
 /// librdkafka's batch API (`rd_kafka_consume_batch_queue`, as its own load generator
 /// `rdkafka_performance -B` consumes): up to 10,000 messages taken off the consumer queue per
-/// call, so the client's per-record cost is librdkafka's alone.
+/// call, so the client's per-record cost is librdkafka's alone. A call returns when it has as
+/// many messages as asked for (or after its timeout), so the first asks for one, which starts
+/// the clock, and none asks for more than remain.
 #[allow(unsafe_code)] // librdkafka's batch API has no safe binding in rdkafka
 fn consume_batches(consumer: &BaseConsumer, records: usize) -> (usize, usize, Instant) {
     use rdkafka::bindings as rd;
@@ -275,26 +277,37 @@ fn consume_batches(consumer: &BaseConsumer, records: usize) -> (usize, usize, In
     const BATCH: usize = 10_000;
     let mut slots: Vec<*mut rd::rd_kafka_message_t> = vec![std::ptr::null_mut(); BATCH];
     let (mut n, mut bytes, mut first) = (0, 0, None);
-    // SAFETY: the queue is the consumer's own (a new reference, destroyed below); every message
-    // the call returns is read once and destroyed exactly once, before the next call.
+    let mut failure = None;
+    // SAFETY: the queue is the consumer's own (a new reference, destroyed before returning or
+    // panicking, while the consumer lives); every message a call returns is read once and
+    // destroyed exactly once, before the next call.
     unsafe {
         let queue = rd::rd_kafka_queue_get_consumer(consumer.client().native_ptr());
         assert!(!queue.is_null(), "consumer queue");
-        while n < records {
-            let got = rd::rd_kafka_consume_batch_queue(queue, 10_000, slots.as_mut_ptr(), BATCH);
-            assert!(got > 0, "consume stalled at {n} of {records} ({got})");
+        let mut want = 1;
+        while n < records && failure.is_none() {
+            let got = rd::rd_kafka_consume_batch_queue(queue, 10_000, slots.as_mut_ptr(), want);
+            if got <= 0 {
+                failure = Some(format!("consume stalled at {n} of {records} ({got})"));
+                break;
+            }
             first.get_or_insert_with(Instant::now);
             for &m in &slots[..got as usize] {
                 let err = (*m).err;
-                if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
-                    panic!("consume: {err:?}");
+                if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
+                    n += 1;
+                    bytes += (*m).len;
+                } else {
+                    failure.get_or_insert_with(|| format!("consume: {err:?}"));
                 }
-                n += 1;
-                bytes += (*m).len;
                 rd::rd_kafka_message_destroy(m);
             }
+            want = BATCH.min(records.saturating_sub(n)).max(1);
         }
         rd::rd_kafka_queue_destroy(queue);
+    }
+    if let Some(f) = failure {
+        panic!("{f}");
     }
     (n, bytes, first.unwrap_or_else(Instant::now))
 }

@@ -306,7 +306,7 @@ pub static BROKER: &[Def] = &[
         Boolean,
         Some("true"),
         Check::Any,
-        "Send fetched records straight from segment files with sendfile instead of reading them into the node first (read_committed fetches always read them: their batches select the aborted transactions to return)."
+        "Send fetched records straight from segment files with sendfile instead of reading them into the node first (read_committed ones too: their aborted transactions are bounded by the offset index)."
     ),
     def!(
         "produce.validate.records",

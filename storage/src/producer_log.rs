@@ -140,7 +140,18 @@ impl Log {
     /// of segment `segment_base` before byte `end` without reading them (they go out with
     /// `sendfile`): the upper offset comes from the offset index, as Kafka bounds it, so the
     /// list may name a few transactions past the returned batches, which consumers ignore.
-    pub fn aborted_txns_before(&self, from: i64, segment_base: i64, end: u64) -> Vec<AbortedTxn> {
+    /// `None` when retention removed `from` since the read was planned: the transaction index
+    /// of the deleted segment went with it, so the list could miss an abort of the records
+    /// read, and they must not be returned.
+    pub fn aborted_txns_before(
+        &self,
+        from: i64,
+        segment_base: i64,
+        end: u64,
+    ) -> Option<Vec<AbortedTxn>> {
+        if from < self.log_start_offset {
+            return None;
+        }
         let upper = self
             .segments
             .get(&segment_base)
@@ -150,7 +161,7 @@ impl Log {
                     .or(s.last_offset.map(|l| l + 1))
             })
             .unwrap_or(self.next_offset);
-        self.aborted_txns(from, upper)
+        Some(self.aborted_txns(from, upper))
     }
 
     /// Aborted transactions that overlap `[from, upper)`, for a `read_committed` fetch.

@@ -313,42 +313,46 @@ fn read_partition(
     // bounds its aborted transactions with the offset index instead of the batches.
     let result = read.and_then(|(plan, marks)| {
         let read = if params.sendfile {
-            plan.locate().map(|range| {
-                let aborted = match &range {
-                    Some(r) if params.read_committed => Some(p.aborted_txns_before(
-                        w.fetch_offset,
-                        plan.segment_base(),
-                        r.position + r.len as u64,
-                    )),
-                    _ => None,
-                };
-                answer.file = range;
-                (Bytes::new(), aborted)
-            })
+            plan.locate().map(|range| (Bytes::new(), range))
         } else {
-            plan.execute().map(|bytes| {
-                let aborted = params
-                    .read_committed
-                    .then(|| aborted_in(&p, w.fetch_offset, &bytes));
-                (bytes, aborted)
-            })
+            plan.execute().map(|bytes| (bytes, None))
         };
-        read.map(|(bytes, aborted)| (bytes, aborted, marks))
+        read.map(|(bytes, file)| (bytes, file, plan.segment_base(), marks))
             .map_err(|_| ResponseError::KafkaStorageError)
     });
     answer.data = match result {
-        Ok((bytes, aborted, marks)) => PartitionData::default()
-            .with_partition_index(w.partition)
-            .with_high_watermark(marks.high_watermark)
-            .with_last_stable_offset(marks.last_stable)
-            .with_log_start_offset(marks.log_start)
-            .with_preferred_read_replica((-1).into())
-            .with_aborted_transactions(
-                aborted
-                    .or_else(|| params.read_committed.then(Vec::new))
-                    .map(|list| list.into_iter().map(aborted_txn).collect()),
-            )
-            .with_records(Some(bytes)),
+        Ok((mut bytes, mut file, segment_base, marks)) => {
+            let aborted = params.read_committed.then(|| {
+                let found = match &file {
+                    Some(r) => p.aborted_txns_before(
+                        w.fetch_offset,
+                        segment_base,
+                        r.position + r.len as u64,
+                    ),
+                    None => aborted_in(&p, w.fetch_offset, &bytes),
+                };
+                if found.is_none() {
+                    // Retention removed the records read, and with them the aborts that
+                    // could apply to them: return none (the next fetch is out of range).
+                    bytes = Bytes::new();
+                    file = None;
+                }
+                found
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(aborted_txn)
+                    .collect()
+            });
+            answer.file = file;
+            PartitionData::default()
+                .with_partition_index(w.partition)
+                .with_high_watermark(marks.high_watermark)
+                .with_last_stable_offset(marks.last_stable)
+                .with_log_start_offset(marks.log_start)
+                .with_preferred_read_replica((-1).into())
+                .with_aborted_transactions(aborted)
+                .with_records(Some(bytes))
+        }
         Err(ResponseError::KafkaStorageError) if params.version <= 5 => {
             error_data(w.partition, ResponseError::NotLeaderOrFollower)
         }
@@ -358,10 +362,11 @@ fn read_partition(
 }
 
 /// The aborted transactions a `read_committed` consumer needs for the batches in `bytes`
-/// (read from `from`): those whose range overlaps them.
-fn aborted_in(p: &Partition, from: i64, bytes: &Bytes) -> Vec<AbortedTxn> {
+/// (read from `from`): those whose range overlaps them. `None` when the records are no longer
+/// in the log.
+fn aborted_in(p: &Partition, from: i64, bytes: &Bytes) -> Option<Vec<AbortedTxn>> {
     if bytes.is_empty() {
-        return Vec::new();
+        return Some(Vec::new());
     }
     let mut upper = from;
     for b in Batches::new(bytes) {
