@@ -65,6 +65,13 @@ pub fn open_count() -> usize {
     lock(&REGISTRY.open).len()
 }
 
+/// Whether fewer handles are open than the budget: a caller about to hold a handle for a
+/// while (a fetch sending a file range) can check it and use a short read instead, since held
+/// handles cannot be closed and would take the open count past the budget.
+pub fn has_room() -> bool {
+    open_count() < limit()
+}
+
 /// Closes handles beyond the budget, including ones with unsynced writes (fsynced first).
 /// Blocking: called periodically off the async runtime. Returns how many were closed.
 pub fn sweep() -> usize {

@@ -310,9 +310,12 @@ fn read_partition(
             ReadError::Storage(_) => ResponseError::KafkaStorageError,
         });
     // Records stay in the file and go out with sendfile when enabled; read_committed then
-    // bounds its aborted transactions with the offset index instead of the batches.
+    // bounds its aborted transactions with the offset index instead of the batches. A file
+    // range holds its segment's descriptor until the response is written, so once the handle
+    // budget is used up the records are read into memory instead: a fetch of many partitions
+    // must not hold a descriptor for each (`log.segment.files.open.max`).
     let result = read.and_then(|(plan, marks)| {
-        let read = if params.sendfile {
+        let read = if params.sendfile && pilgrimage_storage::files::has_room() {
             plan.locate().map(|range| (Bytes::new(), range))
         } else {
             plan.execute().map(|bytes| (bytes, None))
