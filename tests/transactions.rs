@@ -89,8 +89,7 @@ async fn committed_and_aborted_transactions_by_isolation_level() {
     isolation_levels(&[("log.index.interval.bytes", "256")]).await;
 }
 
-/// The same, with records read into memory (`fetch.sendfile.enable=false`), where the
-/// aborted transactions are bounded by the batches read.
+/// The same, with records read into memory (`fetch.sendfile.enable=false`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_and_aborted_transactions_read_into_memory() {
     isolation_levels(&[("fetch.sendfile.enable", "false")]).await;

@@ -250,8 +250,8 @@ impl Partition {
     }
 
     /// Aborted transactions for a `read_committed` fetch from `from` of segment `segment_base`
-    /// up to byte `end`, sent from the file; `None` when the records read are no longer in the
-    /// log (see [`Log::aborted_txns_before`]).
+    /// up to byte `end`; `None` when the records read are no longer in the log (see
+    /// [`Log::aborted_txns_before`]).
     pub fn aborted_txns_before(
         &self,
         from: i64,
@@ -262,14 +262,6 @@ impl Partition {
             .lock()
             .log
             .aborted_txns_before(from, segment_base, end)
-    }
-
-    /// Aborted transactions overlapping `[from, upper)` (`read_committed` fetches of records
-    /// read into memory); `None` when retention removed `from` since the read (the deleted
-    /// segment's transaction index went with it).
-    pub fn aborted_txns(&self, from: i64, upper: i64) -> Option<Vec<AbortedTxn>> {
-        let st = self.state.lock();
-        (from >= st.log.log_start_offset()).then(|| st.log.aborted_txns(from, upper))
     }
 
     /// Forgets producers idle longer than `producer.id.expiration.ms`.

@@ -137,9 +137,10 @@ impl Log {
     }
 
     /// Aborted transactions a `read_committed` fetch from `from` needs when it returns the bytes
-    /// of segment `segment_base` before byte `end` without reading them (they go out with
-    /// `sendfile`): the upper offset comes from the offset index, as Kafka bounds it, so the
-    /// list may name a few transactions past the returned batches, which consumers ignore.
+    /// of segment `segment_base` before byte `end`: the upper offset comes from the offset
+    /// index, as Kafka bounds it (the batches need not be read: they may go out with
+    /// `sendfile`), so the list may name a few transactions past the returned batches, which
+    /// consumers ignore.
     /// `None` when retention removed `from` since the read was planned: the transaction index
     /// of the deleted segment went with it, so the list could miss an abort of the records
     /// read, and they must not be returned.

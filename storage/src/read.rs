@@ -60,14 +60,20 @@ impl ReadPlan {
     /// (the last batch may be cut, as Kafka allows). With `min_one`, the first batch is returned
     /// whole even if it is larger than `max_bytes`, so a consumer always makes progress.
     pub fn execute(&self) -> Result<Bytes, StorageError> {
+        self.execute_to().map(|(bytes, _)| bytes)
+    }
+
+    /// [`ReadPlan::execute`], with the position in the segment just past the bytes returned
+    /// (0 for an empty read): where a `read_committed` fetch bounds its aborted transactions.
+    pub fn execute_to(&self) -> Result<(Bytes, u64), StorageError> {
         let (false, Some(file)) = (self.is_empty(), &self.file) else {
-            return Ok(Bytes::new());
+            return Ok((Bytes::new(), 0));
         };
         let io = |e| StorageError::io("read", &self.path, e);
         let window = (self.limit - self.start).min(self.max_bytes as u64 + SEEK_SLACK_BYTES);
         let buf = read_at(file, window as usize, self.start).map_err(io)?;
         let Some((at, want)) = self.find(file, &buf)? else {
-            return Ok(Bytes::new());
+            return Ok((Bytes::new(), 0));
         };
         let from = self.start + at as u64;
         // The window read may have cached the first bytes after the range: check past it.
@@ -81,9 +87,9 @@ impl ReadPlan {
         );
         if at + want <= buf.len() {
             let mut buf = Bytes::from(buf);
-            return Ok(buf.split_off(at).split_to(want));
+            return Ok((buf.split_off(at).split_to(want), end));
         }
-        Ok(Bytes::from(read_at(file, want, from).map_err(io)?))
+        Ok((Bytes::from(read_at(file, want, from).map_err(io)?), end))
     }
 
     /// Where the bytes [`ReadPlan::execute`] would return lie in the segment file, reading only

@@ -260,8 +260,9 @@ fn index_bounded_aborts_cover_the_batches_sent() {
             let Some(range) = plan.locate().unwrap() else {
                 continue;
             };
-            let bytes = plan.execute().unwrap();
+            let (bytes, end) = plan.execute_to().unwrap();
             assert_eq!(bytes.len(), range.len);
+            assert_eq!(end, range.position + range.len as u64);
             let mut upper = from;
             for b in Batches::new(&bytes) {
                 let Ok(b) = b else { break };

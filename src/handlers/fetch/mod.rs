@@ -9,10 +9,11 @@
 //! - If fewer than `min_bytes` are available and `max_wait_ms` > 0, the fetch waits (stage 2)
 //!   on every partition it reads and answers as soon as enough arrived, never later than the wait.
 //! - Sessions (KIP-227): see [`session`].
-//! - Records leave as stored: as file ranges sent with `sendfile` (`fetch.sendfile.enable`,
-//!   read_committed ones with their aborted transactions bounded by the offset index, as Kafka
-//!   bounds them) or read into buffers; either way the response is written in parts around them,
+//! - Records leave as stored: as file ranges sent with `sendfile` (`fetch.sendfile.enable`)
+//!   or read into buffers; either way the response is written in parts around them,
 //!   never copied into one buffer ([`FetchReply`], `pilgrimage_protocol::fetch`).
+//! - read_committed: the aborted transactions returned are bounded with the offset index, as
+//!   Kafka bounds them, not by the batches (which sendfile never reads).
 
 pub mod session;
 
@@ -29,7 +30,6 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::buf::ByteBufMut;
-use pilgrimage_protocol::batch::view::Batches;
 use pilgrimage_storage::{AbortedTxn, FileRange, ReadError};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -38,7 +38,6 @@ use self::session::{Mode, Plan, TopicKey, Wanted};
 use super::{Ctx, Handled, check_leader_epoch};
 use crate::broker::Broker;
 use crate::controller::MetadataImage;
-use crate::partition::Partition;
 
 /// One partition's answer, before grouping by topic.
 struct Answer {
@@ -309,30 +308,32 @@ fn read_partition(
             ReadError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             ReadError::Storage(_) => ResponseError::KafkaStorageError,
         });
-    // Records stay in the file and go out with sendfile when enabled; read_committed then
-    // bounds its aborted transactions with the offset index instead of the batches. A file
-    // range holds its segment's descriptor until the response is written, so once the handle
-    // budget is used up the records are read into memory instead: a fetch of many partitions
-    // must not hold a descriptor for each (`log.segment.files.open.max`).
+    // Records stay in the file and go out with sendfile when enabled. A file range holds its
+    // segment's descriptor until the response is written, so once the handle budget is used up
+    // the records are read into memory instead: a fetch of many partitions must not hold a
+    // descriptor for each (`log.segment.files.open.max`).
     let result = read.and_then(|(plan, marks)| {
         let read = if params.sendfile && pilgrimage_storage::files::has_room() {
-            plan.locate().map(|range| (Bytes::new(), range))
+            plan.locate().map(|range| {
+                let end = range.as_ref().map_or(0, |r| r.position + r.len as u64);
+                (Bytes::new(), range, end)
+            })
         } else {
-            plan.execute().map(|bytes| (bytes, None))
+            plan.execute_to().map(|(bytes, end)| (bytes, None, end))
         };
-        read.map(|(bytes, file)| (bytes, file, plan.segment_base(), marks))
+        read.map(|(bytes, file, end)| (bytes, file, plan.segment_base(), end, marks))
             .map_err(|_| ResponseError::KafkaStorageError)
     });
     answer.data = match result {
-        Ok((mut bytes, mut file, segment_base, marks)) => {
+        Ok((mut bytes, mut file, segment_base, end, marks)) => {
+            // read_committed: the aborted transactions overlapping what is returned, bounded
+            // with the offset index as Kafka bounds them (the batches are not looked at).
             let aborted = params.read_committed.then(|| {
-                let found = match &file {
-                    Some(r) => p.aborted_txns_before(
-                        w.fetch_offset,
-                        segment_base,
-                        r.position + r.len as u64,
-                    ),
-                    None => aborted_in(&p, w.fetch_offset, &bytes),
+                let sent = !bytes.is_empty() || file.is_some();
+                let found = if sent {
+                    p.aborted_txns_before(w.fetch_offset, segment_base, end)
+                } else {
+                    Some(Vec::new())
                 };
                 if found.is_none() {
                     // Retention removed the records read, and with them the aborts that
@@ -362,21 +363,6 @@ fn read_partition(
         Err(code) => error_data(w.partition, code),
     };
     answer
-}
-
-/// The aborted transactions a `read_committed` consumer needs for the batches in `bytes`
-/// (read from `from`): those whose range overlaps them. `None` when the records are no longer
-/// in the log.
-fn aborted_in(p: &Partition, from: i64, bytes: &Bytes) -> Option<Vec<AbortedTxn>> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let mut upper = from;
-    for b in Batches::new(bytes) {
-        let Ok(b) = b else { break };
-        upper = b.header().last_offset() + 1;
-    }
-    p.aborted_txns(from, upper)
 }
 
 fn aborted_txn(a: AbortedTxn) -> AbortedTransaction {
