@@ -109,19 +109,15 @@ async fn write_parts(
                 rest = &rest[1..];
             }
             Part::Bytes(_) => {
-                let run = rest
+                let run: Vec<&Bytes> = rest
                     .iter()
-                    .take_while(|p| matches!(p, Part::Bytes(_)))
-                    .count();
-                let bytes: Vec<&Bytes> = rest[..run]
-                    .iter()
-                    .filter_map(|p| match p {
+                    .map_while(|p| match p {
                         Part::Bytes(b) => Some(b),
                         Part::External(_) => None,
                     })
                     .collect();
-                write_vectored_all(wr, &bytes).await?;
-                rest = &rest[run..];
+                write_vectored_all(wr, &run).await?;
+                rest = &rest[run.len()..];
             }
         }
     }
