@@ -96,6 +96,11 @@ impl Metrics {
             self.duplicate_batches.get(),
         );
         counter(
+            "pilgrimage_log_direct_write_bytes_total",
+            "Batch bytes appended with O_DIRECT, past the page cache (log.direct.write.min.bytes).",
+            pilgrimage_storage::direct::written_bytes(),
+        );
+        counter(
             "pilgrimage_fetched_bytes_total",
             "Batch bytes returned to fetchers.",
             self.fetched_bytes.get(),

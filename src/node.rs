@@ -165,6 +165,10 @@ impl Node {
         }
         info!(dir = %dir.display(), clean, "opening data directory");
         set_file_budget(&config);
+        // Process-wide, like the handle budget: large appends skip the page cache.
+        pilgrimage_storage::direct::set_min_bytes(
+            config.int("log.direct.write.min.bytes").max(0) as u64
+        );
         let now = crate::now_ms();
         let controller = {
             let dir = dir.clone();

@@ -1,6 +1,8 @@
 //! Durability across SIGKILL: a node run as a child process is killed while producers write
 //! with acks=all; after a restart on the same data directory every acknowledged record is
-//! there, in order, and the log reads cleanly to its end.
+//! there, in order, and the log reads cleanly to its end. The node writes batches of 4 KiB and
+//! more with O_DIRECT (`log.direct.write.min.bytes`), the rest through the page cache, so
+//! both kinds of append, interleaved, are killed mid-stream.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
@@ -71,7 +73,8 @@ fn produce_until_killed(bootstrap: String, acked: Acked, stop: Arc<std::sync::at
 async fn acknowledged_records_survive_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = common::free_port();
-    let node = common::ChildNode::start(dir.path(), port, &[]);
+    let args = ["--set", "log.direct.write.min.bytes=4096"];
+    let node = common::ChildNode::start(dir.path(), port, &args);
     common::create_topic(
         &node.bootstrap(),
         "durable",
@@ -99,7 +102,7 @@ async fn acknowledged_records_survive_sigkill() {
     assert!(acked.len() >= 30_000);
 
     // Restart on the same directory and port; the log recovers from the torn tail.
-    let node = common::ChildNode::start(dir.path(), port, &[]);
+    let node = common::ChildNode::start(dir.path(), port, &args);
     let bootstrap = node.bootstrap();
     let found = tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = common::consumer_config(&bootstrap)

@@ -316,6 +316,13 @@ pub static BROKER: &[Def] = &[
         "Check every record of produced batches (decompressing compressed ones), as Kafka does. Off: a batch is checked by its header and CRC alone (records of compacted topics are always checked, they need keys)."
     ),
     def!(
+        "log.direct.write.min.bytes",
+        Long,
+        Some("262144"),
+        Check::AtLeast(0),
+        "Appended batches of at least this many bytes are written with O_DIRECT, past the page cache (a copy into a reused aligned buffer instead of into fresh page-cache pages); smaller ones through the page cache. 0: every append through the page cache. File systems that refuse O_DIRECT get page-cache writes."
+    ),
+    def!(
         "log.segment.files.open.max",
         Int,
         Some("0"),

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! append(batch) ─▶ assign offsets (outside the CRC) ─▶ roll? ─▶ pwritev to the active .log
+//!                                                             │  (large batches: O_DIRECT, see [`direct`])
 //!                                                             └▶ every index.interval.bytes:
 //!                                                                .index / .timeindex entry (memory)
 //! flush_plan() ─▶ FlushPlan::sync() (no lock) ─▶ flush_completed(): recovery point = plan end
@@ -30,6 +31,7 @@
 pub mod checkpoint;
 pub mod compaction;
 pub mod config;
+pub mod direct;
 pub mod error;
 pub mod files;
 pub mod flush;

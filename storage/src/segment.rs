@@ -7,8 +7,9 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use pilgrimage_protocol::batch::view::{BatchHeader, HEADER_BYTES};
-use tracing::warn;
+use tracing::{debug, warn};
 
+use crate::direct::{self, TailBlock};
 use crate::error::StorageError;
 use crate::files::SegmentFile;
 use crate::index::{OffsetIndex, TimeIndex, TxnIndex};
@@ -45,6 +46,14 @@ pub(crate) struct Segment {
     pub(crate) rolling_base_ms: i64,
     pub(crate) sealed: bool,
     index_interval_bytes: u64,
+    /// The last partial block, for direct writes (see [`crate::direct`]).
+    tail_block: TailBlock,
+    /// The file is longer than `size` by a direct write's zero padding: cut when sealed or
+    /// closed.
+    padded: bool,
+    /// The file system refused `O_DIRECT` for this file: every append goes through the page
+    /// cache.
+    direct_refused: bool,
 }
 
 impl Segment {
@@ -75,6 +84,9 @@ impl Segment {
             sealed: false,
             path,
             index_interval_bytes,
+            tail_block: TailBlock::default(),
+            padded: false,
+            direct_refused: false,
         }
     }
 
@@ -172,7 +184,9 @@ impl Segment {
         }
         if recover {
             let end = seg.rebuild(Verify::Crc)?;
-            let cut = end.stopped.map(|why| {
+            let padding =
+                end.stopped.is_some() && seg.is_zero_padding(end.valid_bytes, file_len)?;
+            let cut = end.stopped.filter(|_| !padding).map(|why| {
                 warn!(segment = %seg.path.display(), at = end.valid_bytes, %why, "truncating torn or corrupt tail");
                 why
             });
@@ -248,6 +262,20 @@ impl Segment {
         Ok((seg, None))
     }
 
+    /// Whether the file's bytes from `from` to `file_len` are a direct write's zero padding
+    /// (less than a block, all zero, ending on a block boundary): cut without a warning.
+    fn is_zero_padding(&self, from: u64, file_len: u64) -> Result<bool, StorageError> {
+        let block = direct::BLOCK as u64;
+        if !file_len.is_multiple_of(block) || file_len - from >= block {
+            return Ok(false);
+        }
+        let mut rest = vec![0u8; (file_len - from) as usize];
+        let file = self.file.get(&self.path)?;
+        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut rest, from)
+            .map_err(|e| StorageError::io("read segment tail", &self.path, e))?;
+        Ok(rest.iter().all(|&b| b == 0))
+    }
+
     /// Rebuilds both indexes (and the in-memory summary) by scanning the whole file.
     fn rebuild(&mut self, verify: Verify) -> Result<ScanEnd, StorageError> {
         self.index = OffsetIndex::new(self.index.path().to_path_buf(), self.base_offset);
@@ -316,11 +344,33 @@ impl Segment {
         debug_assert!(!self.sealed, "append to a sealed segment");
         let pos = self.size;
         let file = self.file.get(&self.path)?;
-        let written = write_all_vectored_at(&file, head, tail, pos);
+        let len = head.len() + tail.len();
+        let mut written = None;
+        if !self.direct_refused && direct::wanted(len) {
+            match direct::write_at(&self.path, &file, &mut self.tail_block, pos, head, tail) {
+                Ok(direct::Outcome::Written) => {
+                    written = Some(Ok(()));
+                    self.padded |= !(pos + len as u64).is_multiple_of(direct::BLOCK as u64);
+                }
+                Ok(direct::Outcome::Unsupported) => {
+                    debug!(segment = %self.path.display(), "O_DIRECT refused; appends go through the page cache");
+                    self.direct_refused = true;
+                }
+                Err(e) => written = Some(Err(e)),
+            }
+        }
+        let written = written.unwrap_or_else(|| {
+            let w = write_all_vectored_at(&file, head, tail, pos);
+            if w.is_ok() {
+                self.tail_block.appended(head, tail, pos + len as u64);
+            }
+            w
+        });
         if let Err(e) = written {
             if let Err(cut) = file.set_len(pos) {
                 warn!(segment = %self.path.display(), error = %cut, "could not cut back a failed write");
             }
+            self.tail_block.forget();
             self.file.wrote();
             return Err(StorageError::io("append", &self.path, e));
         }
@@ -338,6 +388,7 @@ impl Segment {
     /// Writes the final time index entry and both indexes to disk; the segment takes no more
     /// appends.
     pub(crate) fn seal(&mut self) -> Result<(), StorageError> {
+        self.cut_padding()?;
         if self.max_timestamp >= 0 {
             self.time_index
                 .maybe_append(self.max_timestamp, self.max_timestamp_batch_offset);
@@ -353,6 +404,7 @@ impl Segment {
 
     /// Writes the indexes without sealing (clean shutdown of the active segment).
     pub(crate) fn persist_indexes(&mut self) -> Result<(), StorageError> {
+        self.cut_padding()?;
         if self.max_timestamp >= 0 {
             self.time_index
                 .maybe_append(self.max_timestamp, self.max_timestamp_batch_offset);
@@ -366,6 +418,21 @@ impl Segment {
         if self.txn_index.is_dirty() {
             self.txn_index.persist()?;
         }
+        Ok(())
+    }
+
+    /// Cuts a direct write's zero padding off the end of the file, so that a segment on disk
+    /// is exactly its batches (as a clean open expects). The change reaches the disk with the
+    /// segment's next fsync; a crash before it leaves zeros that recovery cuts.
+    fn cut_padding(&mut self) -> Result<(), StorageError> {
+        if !self.padded {
+            return Ok(());
+        }
+        let file = self.file.get(&self.path)?;
+        let cut = file.set_len(self.size);
+        self.file.wrote();
+        cut.map_err(|e| StorageError::io("cut padding", &self.path, e))?;
+        self.padded = false;
         Ok(())
     }
 
@@ -411,6 +478,8 @@ impl Segment {
         self.file.wrote();
         cut_back.map_err(|e| StorageError::io("truncate", &self.path, e))?;
         self.txn_index.truncate_from(offset);
+        self.tail_block.forget();
+        self.padded = false;
         self.size = cut;
         self.synced_size = self.synced_size.min(cut);
         self.rebuild(Verify::Headers)?;
