@@ -82,11 +82,13 @@ fn take(len: usize) -> Vec<u8> {
             .position(|b| b.len() >= need)
             .map(|i| p.swap_remove(i))
     };
-    reused.unwrap_or_else(|| vec![0; need])
+    // Sized up to a power of two, so a buffer fits the next batches too and the pool settles
+    // on a few buffers whatever the batch sizes.
+    reused.unwrap_or_else(|| vec![0; need.next_power_of_two()])
 }
 
 fn give_back(buf: Vec<u8>) {
-    if buf.len() <= POOL_MAX_BYTES + BLOCK {
+    if buf.len() <= POOL_MAX_BYTES {
         let mut p = pool();
         if p.len() < POOL_BUFFERS {
             p.push(buf);
