@@ -101,6 +101,11 @@ impl Metrics {
             pilgrimage_storage::direct::written_bytes(),
         );
         counter(
+            "pilgrimage_fetch_read_ahead_served_bytes_total",
+            "Batch bytes fetches returned from read-ahead buffers read with O_DIRECT (fetch.read.ahead.bytes).",
+            pilgrimage_storage::prefetch::served_bytes(),
+        );
+        counter(
             "pilgrimage_fetched_bytes_total",
             "Batch bytes returned to fetchers.",
             self.fetched_bytes.get(),
@@ -125,6 +130,11 @@ impl Metrics {
         let _ = writeln!(
             out,
             "# HELP pilgrimage_request_memory_free_bytes Unreserved request memory.\n# TYPE pilgrimage_request_memory_free_bytes gauge\npilgrimage_request_memory_free_bytes {memory_free}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pilgrimage_fetch_read_ahead_bytes Memory held by read-ahead buffers (fetch.read.ahead.memory.bytes).\n# TYPE pilgrimage_fetch_read_ahead_bytes gauge\npilgrimage_fetch_read_ahead_bytes {}",
+            pilgrimage_storage::prefetch::memory_used()
         );
         let _ = writeln!(
             out,

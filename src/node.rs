@@ -169,6 +169,10 @@ impl Node {
         pilgrimage_storage::direct::set_min_bytes(
             config.int("log.direct.write.min.bytes").max(0) as u64
         );
+        pilgrimage_storage::prefetch::configure(
+            config.int("fetch.read.ahead.bytes").max(0) as usize,
+            config.int("fetch.read.ahead.memory.bytes").max(0) as usize,
+        );
         let now = crate::now_ms();
         let controller = {
             let dir = dir.clone();
@@ -558,6 +562,8 @@ fn background(broker: &Arc<Broker>, shutdown: &CancellationToken) -> Vec<JoinHan
                 }
                 // Segment files beyond the budget that hold unsynced writes: fsynced and closed.
                 pilgrimage_storage::files::sweep();
+                // Read-ahead buffers of consumers that stopped.
+                pilgrimage_storage::prefetch::sweep(Duration::from_secs(5));
             }),
         ),
         every(

@@ -323,6 +323,20 @@ pub static BROKER: &[Def] = &[
         "Appended batches of at least this many bytes are written with O_DIRECT, past the page cache (a copy into a reused aligned buffer instead of into fresh page-cache pages); smaller ones through the page cache. 0: every append through the page cache. File systems that refuse O_DIRECT get page-cache writes."
     ),
     def!(
+        "fetch.read.ahead.bytes",
+        Int,
+        Some("4194304"),
+        Check::AtLeast(0),
+        "A fetch whose records are not in the page cache reads them and this many bytes more with O_DIRECT into memory, serves the fetches after it from there, and reads the next range ahead in the background (the page cache does not grow with them). 0: every fetch reads through the page cache."
+    ),
+    def!(
+        "fetch.read.ahead.memory.bytes",
+        Long,
+        Some("67108864"),
+        Check::AtLeast(0),
+        "Memory all read-ahead buffers (fetch.read.ahead.bytes) may hold together; beyond it fetches read through the page cache."
+    ),
+    def!(
         "log.segment.files.open.max",
         Int,
         Some("0"),

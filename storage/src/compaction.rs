@@ -227,6 +227,9 @@ impl Log {
     /// Swaps cleaned groups in for the segments they replace (see the module doc). A group
     /// whose segments changed meanwhile (retention, truncation) is discarded.
     pub fn install_cleaned(&mut self, cleaned: Cleaned) -> Result<usize, StorageError> {
+        // Buffers of replaced segments would keep their disk space (they are never served
+        // again: the cleaned segments are other files).
+        self.prefetch.clear();
         let mut installed = 0;
         let mut min_horizon: Option<i64> = None;
         for g in cleaned.groups {

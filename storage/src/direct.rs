@@ -139,6 +139,11 @@ impl TailBlock {
 
     /// The bytes, read from `file` if not known; `end` is the segment's size.
     fn get(&mut self, file: &File, end: u64) -> io::Result<&[u8]> {
+        let in_block = (end % BLOCK as u64) as usize;
+        if self.bytes.as_ref().is_some_and(|b| b.len() != in_block) {
+            debug_assert!(false, "tail block out of step with the segment's end");
+            self.bytes = None;
+        }
         if self.bytes.is_none() {
             let in_block = (end % BLOCK as u64) as usize;
             let mut b = vec![0; in_block];
@@ -153,8 +158,12 @@ impl TailBlock {
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Written,
-    /// The file system refuses `O_DIRECT`: nothing was written, write through the page cache.
+    /// The file system refuses `O_DIRECT`: nothing was written, write through the page cache
+    /// from now on.
     Unsupported,
+    /// No direct descriptor could be opened now (out of descriptors or memory): write this
+    /// append through the page cache.
+    NotNow,
 }
 
 /// Writes `head` then `tail` at `pos` (the segment's end, with `block` its last partial block)
@@ -181,7 +190,22 @@ pub(crate) fn write_at(
     let (t, pad) = rest.split_at_mut(tail.len());
     t.copy_from_slice(tail);
     pad.fill(0);
-    let written = write_window(path, window, start);
+    let fd = match rustix::fs::open(
+        path,
+        OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::INVAL) => {
+            give_back(buf);
+            return Ok(Outcome::Unsupported);
+        }
+        Err(_) => {
+            give_back(buf);
+            return Ok(Outcome::NotNow);
+        }
+    };
+    let written = write_window(&fd, window, start);
     give_back(buf);
     match written {
         Ok(()) => {
@@ -191,23 +215,22 @@ pub(crate) fn write_at(
             Ok(Outcome::Written)
         }
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+            // The descriptor opened but the write was refused (an alignment the file system
+            // wants larger than a block): nothing is past `pos + len`, the page-cache write
+            // that follows covers the range.
+            tracing::warn!(segment = %path.display(), "direct write refused; appends go through the page cache");
             Ok(Outcome::Unsupported)
         }
         Err(e) => Err(e),
     }
 }
 
-/// One `pwrite` of an aligned window through a fresh `O_DIRECT` descriptor (opened per write:
-/// a write of this size costs far more than an open, and no descriptor outlives it to count
+/// `pwrite` of an aligned window through a fresh `O_DIRECT` descriptor (opened per write: a
+/// write of this size costs far more than an open, and no descriptor outlives it to count
 /// against the handle budget).
-fn write_window(path: &Path, mut window: &[u8], mut at: u64) -> io::Result<()> {
-    let fd = rustix::fs::open(
-        path,
-        OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+fn write_window(fd: &rustix::fd::OwnedFd, mut window: &[u8], mut at: u64) -> io::Result<()> {
     while !window.is_empty() {
-        match rustix::io::pwrite(&fd, window, at) {
+        match rustix::io::pwrite(fd, window, at) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             // A short direct write ends on a block boundary; if it did not, the rest cannot
             // be written directly.

@@ -8,6 +8,8 @@
 //!                                                                .index / .timeindex entry (memory)
 //! flush_plan() ─▶ FlushPlan::sync() (no lock) ─▶ flush_completed(): recovery point = plan end
 //! read(offset) ─▶ segment + index position (lock) ─▶ ReadPlan::execute() (no lock): pread
+//!                                                 ├▶ not in the page cache: O_DIRECT read-ahead
+//!                                                 │  buffers, see [`prefetch`]
 //!                                                 └▶ ReadPlan::locate(): the file range, for sendfile
 //! open() ─▶ clean shutdown: load indexes (checked, rebuilt if bad)
 //!        └▶ unclean: CRC-scan from the recovery point's segment, cut the torn tail
@@ -38,6 +40,7 @@ pub mod flush;
 pub mod index;
 pub mod leader_epoch;
 pub mod log;
+pub mod prefetch;
 mod producer_log;
 pub mod producer_snapshot;
 pub mod producer_state;

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pilgrimage_protocol::batch::control::parse_marker;
 use pilgrimage_protocol::batch::validate;
@@ -22,6 +23,7 @@ use crate::config::LogConfig;
 use crate::error::{AppendError, ReadError, StorageError};
 use crate::flush::{FlushPlan, PlannedSync};
 use crate::leader_epoch::LeaderEpochCache;
+use crate::prefetch::Prefetcher;
 use crate::producer_log::{ProducerCheck, producer_batch};
 use crate::producer_state::{Checked, Marker, ProducerBatch, ProducerStateManager};
 use crate::read::{LogPosition, ReadPlan};
@@ -110,6 +112,8 @@ pub struct Log {
     /// Where each open transaction starts (by first offset): the read bound of
     /// `read_committed` fetches. Filled lazily for transactions older than a restart.
     pub(crate) txn_positions: HashMap<i64, LogPosition>,
+    /// Read-ahead buffers for fetches of ranges not in the page cache.
+    pub(crate) prefetch: Arc<Prefetcher>,
 }
 
 /// Bytes at the start of a batch that the log rewrites (base offset, length, partition leader
@@ -189,8 +193,15 @@ impl Log {
             let before = std::fs::metadata(dir.join(segment::file_name(base, "log")))
                 .map(|m| m.len())
                 .unwrap_or(0);
-            let (seg, cut) =
-                Segment::open(dir, base, recover, opts.now_ms, config.index_interval_bytes)?;
+            let last = bases.last() == Some(&base);
+            let (seg, cut) = Segment::open(
+                dir,
+                base,
+                recover,
+                last,
+                opts.now_ms,
+                config.index_interval_bytes,
+            )?;
             if recover {
                 report.recovered_segments += 1;
             }
@@ -259,6 +270,7 @@ impl Log {
             earliest_delete_horizon: None,
             producers: ProducerStateManager::new(),
             txn_positions: HashMap::new(),
+            prefetch: Prefetcher::new(),
         };
         if log.epochs.truncate_from_end(next_offset)
             | log.epochs.truncate_from_start(log_start_offset)
@@ -588,6 +600,7 @@ impl Log {
             offset,
             max_bytes,
             min_one,
+            prefetch: None,
         };
         // The segment holding `offset`, or else the next one holding anything: compaction can
         // leave gaps between segments and empty segments behind.
@@ -622,6 +635,7 @@ impl Log {
             offset,
             max_bytes,
             min_one,
+            prefetch: Some(Arc::clone(&self.prefetch)),
         })
     }
 
@@ -873,6 +887,8 @@ impl Log {
         report.segments_deleted += 1;
         report.bytes_deleted += seg.size;
         seg.delete_files();
+        // Buffers of the deleted file would keep its disk space.
+        self.prefetch.clear();
         let next_base = self
             .segments
             .keys()
@@ -908,6 +924,8 @@ impl Log {
             .range(offset.max(self.log_start_offset) + 1..)
             .map(|(b, _)| *b)
             .collect();
+        // Bytes below the visible end change: no buffer read before may be served.
+        self.prefetch.clear();
         // Segments starting after the cut go whole; the one holding the cut is trimmed.
         for b in doomed {
             if let Some(s) = self.segments.remove(&b) {

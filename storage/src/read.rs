@@ -14,6 +14,7 @@ use bytes::Bytes;
 use pilgrimage_protocol::batch::view::{self, LAST_OFFSET_DELTA, LOG_OVERHEAD};
 
 use crate::error::StorageError;
+use crate::prefetch::{Prefetcher, Want};
 
 /// A position in the log: an offset and where its batch starts on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub struct ReadPlan {
     pub(crate) offset: i64,
     pub(crate) max_bytes: usize,
     pub(crate) min_one: bool,
+    /// The log's read-ahead buffers, for ranges not in the page cache.
+    pub(crate) prefetch: Option<Arc<Prefetcher>>,
 }
 
 /// Bytes read past the index position in the first read, to find the wanted batch without a
@@ -69,10 +72,13 @@ impl ReadPlan {
         let (false, Some(file)) = (self.is_empty(), &self.file) else {
             return Ok((Bytes::new(), 0));
         };
+        if let Some(read) = self.read_prefetched()? {
+            return Ok(read);
+        }
         let io = |e| StorageError::io("read", &self.path, e);
         let window = (self.limit - self.start).min(self.max_bytes as u64 + SEEK_SLACK_BYTES);
         let buf = read_at(file, window as usize, self.start).map_err(io)?;
-        let Some((at, want)) = self.find(file, &buf)? else {
+        let Some((at, want, _)) = self.find(file, &buf)? else {
             return Ok((Bytes::new(), 0));
         };
         let from = self.start + at as u64;
@@ -102,7 +108,7 @@ impl ReadPlan {
         let window = (self.limit - self.start).min(SEEK_SLACK_BYTES);
         let buf = read_at(file, window as usize, self.start)
             .map_err(|e| StorageError::io("read", &self.path, e))?;
-        let Some((at, len)) = self.find(file, &buf)? else {
+        let Some((at, len, _)) = self.find(file, &buf)? else {
             return Ok(None);
         };
         let position = self.start + at as u64;
@@ -121,9 +127,9 @@ impl ReadPlan {
     }
 
     /// Walks batch headers from the index position (`buf` holds the first bytes from there) to
-    /// the first batch whose last offset reaches `offset`: its place in `buf`'s coordinates and
-    /// how many bytes to return from it.
-    fn find(&self, file: &File, buf: &[u8]) -> Result<Option<(usize, usize)>, StorageError> {
+    /// the first batch whose last offset reaches `offset`: its place in `buf`'s coordinates,
+    /// how many bytes to return from it, and its size.
+    fn find(&self, file: &File, buf: &[u8]) -> Result<Option<(usize, usize, usize)>, StorageError> {
         let io = |e| StorageError::io("read", &self.path, e);
         let mut at = 0usize;
         let first_size = loop {
@@ -162,7 +168,46 @@ impl ReadPlan {
             // Kafka returns nothing rather than a first batch it would have to cut.
             return Ok(None);
         }
-        Ok(Some((at, want)))
+        Ok(Some((at, want, first_size)))
+    }
+
+    /// [`ReadPlan::execute_to`] from read-ahead memory (see [`crate::prefetch`]) when the
+    /// range is not in the page cache: the bytes returned are a slice of a buffer read with
+    /// `O_DIRECT`, cut at its end (the last batch may be cut, as in any read). `None`: read
+    /// through the page cache, with [`ReadPlan::locate`] or [`ReadPlan::execute_to`].
+    pub fn read_prefetched(&self) -> Result<Option<(Bytes, u64)>, StorageError> {
+        let (false, Some(file), Some(prefetch)) = (self.is_empty(), &self.file, &self.prefetch)
+        else {
+            return Ok(None);
+        };
+        let span = self.max_bytes as u64 + SEEK_SLACK_BYTES;
+        let want = |start: u64, need: u64| Want {
+            file,
+            start,
+            need,
+            limit: self.limit,
+            span,
+        };
+        let Some(buf) = prefetch.bytes_from(&want(self.start, 1)) else {
+            return Ok(None);
+        };
+        let Some((at, len, first)) = self.find(file, &buf)? else {
+            return Ok(Some((Bytes::new(), 0)));
+        };
+        let from = self.start + at as u64;
+        if at + first.min(len) <= buf.len() {
+            let take = len.min(buf.len() - at);
+            crate::prefetch::count_served(take);
+            return Ok(Some((buf.slice(at..at + take), from + take as u64)));
+        }
+        // The first batch runs past this buffer: one that holds it whole.
+        let need = first.min(len) as u64;
+        let Some(buf) = prefetch.bytes_from(&want(from, need)) else {
+            return Ok(None);
+        };
+        let take = len.min(buf.len());
+        crate::prefetch::count_served(take);
+        Ok(Some((buf.slice(..take), from + take as u64)))
     }
 }
 

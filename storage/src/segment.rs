@@ -106,7 +106,7 @@ impl Segment {
             .truncate(true)
             .open(&path)
             .map_err(|e| StorageError::io("create cleaned segment", &path, e))?;
-        Ok(Segment::blank(
+        let mut seg = Segment::blank(
             dir,
             path,
             Some(file),
@@ -114,7 +114,12 @@ impl Segment {
             0,
             now_ms,
             index_interval_bytes,
-        ))
+        );
+        // The cleaner writes through the page cache: a cleaned segment is fsynced and swapped
+        // in whole, and must never end in a direct write's padding (a crash while it is swapped
+        // in would otherwise leave padding in a segment that is not the last).
+        seg.direct_refused = true;
+        Ok(seg)
     }
 
     /// Creates an empty segment, replacing any leftover files of the same name.
@@ -153,10 +158,13 @@ impl Segment {
     /// rebuilt, and the file is cut at the first bad batch; otherwise the indexes are loaded
     /// (and rebuilt if they fail their checks) and only the tail past the last index entry is
     /// walked. Returns the segment and, when it was cut, why.
+    /// `last`: the log's last segment, the only one that may end in a direct write's padding
+    /// (a sealed segment is cut to its batches and fsynced before the next one is created).
     pub(crate) fn open(
         dir: &Path,
         base_offset: i64,
         recover: bool,
+        last: bool,
         now_ms: i64,
         index_interval_bytes: u64,
     ) -> Result<(Segment, Option<String>), StorageError> {
@@ -185,7 +193,7 @@ impl Segment {
         if recover {
             let end = seg.rebuild(Verify::Crc)?;
             let padding =
-                end.stopped.is_some() && seg.is_zero_padding(end.valid_bytes, file_len)?;
+                last && end.stopped.is_some() && seg.is_zero_padding(end.valid_bytes, file_len)?;
             let cut = end.stopped.filter(|_| !padding).map(|why| {
                 warn!(segment = %seg.path.display(), at = end.valid_bytes, %why, "truncating torn or corrupt tail");
                 why
@@ -212,7 +220,11 @@ impl Segment {
                     warn!(index = %seg.index.path().display(), %why, "rebuilding offset index");
                 }
                 let end = seg.rebuild(Verify::Headers)?;
-                return Ok((seg, end.stopped));
+                if end.stopped.is_some() {
+                    // Not whole after all: recover it, which cuts what is torn (or padding).
+                    return Self::open(dir, base_offset, true, last, now_ms, index_interval_bytes);
+                }
+                return Ok((seg, None));
             }
         }
         // Walk from the last index entry to learn the last offset and latest timestamps.
@@ -234,7 +246,7 @@ impl Segment {
             // A segment that should be whole is not: rebuild it fully, CRC included.
             warn!(segment = %seg.path.display(), why = ?end.stopped, "segment tail unreadable; recovering");
             seg.index = OffsetIndex::new(seg.index.path().to_path_buf(), base_offset);
-            return Self::open(dir, base_offset, true, now_ms, index_interval_bytes);
+            return Self::open(dir, base_offset, true, last, now_ms, index_interval_bytes);
         }
         let last_offset = tail.last().map(|(_, h)| h.last_offset());
         match TimeIndex::load(
@@ -245,7 +257,10 @@ impl Segment {
             Ok(t) => seg.time_index = t,
             Err(_) => {
                 let end = seg.rebuild(Verify::Headers)?;
-                return Ok((seg, end.stopped));
+                if end.stopped.is_some() {
+                    return Self::open(dir, base_offset, true, last, now_ms, index_interval_bytes);
+                }
+                return Ok((seg, None));
             }
         }
         if let Some((ts, off)) = seg.time_index.last() {
@@ -356,6 +371,7 @@ impl Segment {
                     debug!(segment = %self.path.display(), "O_DIRECT refused; appends go through the page cache");
                     self.direct_refused = true;
                 }
+                Ok(direct::Outcome::NotNow) => {}
                 Err(e) => written = Some(Err(e)),
             }
         }
@@ -421,9 +437,9 @@ impl Segment {
         Ok(())
     }
 
-    /// Cuts a direct write's zero padding off the end of the file, so that a segment on disk
-    /// is exactly its batches (as a clean open expects). The change reaches the disk with the
-    /// segment's next fsync; a crash before it leaves zeros that recovery cuts.
+    /// Cuts a direct write's zero padding off the end of the file and fsyncs it, so that a
+    /// segment on disk is exactly its batches (as a clean open expects); a crash before this
+    /// leaves zeros at the end of the last segment, which recovery cuts.
     fn cut_padding(&mut self) -> Result<(), StorageError> {
         if !self.padded {
             return Ok(());
@@ -432,6 +448,10 @@ impl Segment {
         let cut = file.set_len(self.size);
         self.file.wrote();
         cut.map_err(|e| StorageError::io("cut padding", &self.path, e))?;
+        // Durable now: a segment that is not the last must never be found padded after a
+        // crash (recovery takes padding only at the end of the log).
+        self.file.sync_data(&self.path)?;
+        self.synced_size = self.size;
         self.padded = false;
         Ok(())
     }

@@ -26,6 +26,9 @@ fn config() -> LogConfig {
 }
 
 fn open(dir: &Path, clean: bool) -> Log {
+    // Batches of a few records and more are appended with O_DIRECT: the cleaner reads segments
+    // written both ways (and writes its own through the page cache).
+    pilgrimage_storage::direct::set_min_bytes(256);
     Log::open(
         dir,
         config(),

@@ -50,6 +50,7 @@ fn read_all(log: &Log) -> Vec<(i64, i64)> {
         if bytes.is_empty() {
             break;
         }
+        let before = offset;
         for b in Batches::new(&bytes) {
             let Ok(b) = b else { break };
             b.verify().unwrap();
@@ -59,6 +60,7 @@ fn read_all(log: &Log) -> Vec<(i64, i64)> {
                 offset = h.last_offset() + 1;
             }
         }
+        assert!(offset > before, "no whole batch at {before}");
     }
     out
 }

@@ -1,0 +1,472 @@
+//! Fetches of ranges that are not in the page cache, served from memory read with `O_DIRECT`,
+//! with the next range read ahead on a background thread.
+//!
+//! Batches appended with direct writes ([`crate::direct`]) never enter the page cache, so a
+//! consumer behind the tail reads them from disk. Read through the page cache, each such read
+//! would grow it with fresh pages (the cost direct writes avoid) and would wait for the disk
+//! once per fetch: librdkafka, fetching 1 MiB at a time, consumed a log written that way at
+//! 0.34–0.56 GB/s. Here a fetch whose first byte is not cached reads its range and
+//! [`read_ahead_bytes`] more into one block-aligned buffer, and serves it and the fetches after
+//! it from that buffer (slices, no copy); once a consumer is past the middle of the last
+//! buffer, the next one is read on a background thread while the consumer works, so the disk
+//! and the network overlap.
+//!
+//! Buffers count against a process-wide budget ([`configure`]); with it used up, or for ranges
+//! that are cached, fetches go through the page cache as before. A buffer holds only bytes
+//! below the visible end at the time it was read (bytes below it never change, except by a
+//! truncation, which drops the log's buffers), and is dropped when its consumer moves on, when
+//! the log has more than a few, or by [`sweep`] when it has gone unused for a while.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pilgrimage_protocol::batch::view::{self, LOG_OVERHEAD};
+use rustix::fs::{Mode, OFlags};
+
+use crate::direct::BLOCK;
+
+/// Bytes read past a fetch's range unless [`configure`] says otherwise.
+pub const DEFAULT_READ_AHEAD_BYTES: usize = 4 << 20;
+/// Memory all read-ahead buffers may hold together unless [`configure`] says otherwise.
+pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
+
+/// Buffers a log keeps (a consumer's current one, the one being read ahead, one more for a
+/// second consumer).
+const CHUNKS_PER_LOG: usize = 3;
+/// Background reads at once, across the process.
+const MAX_IN_FLIGHT: usize = 4;
+
+static READ_AHEAD: AtomicUsize = AtomicUsize::new(DEFAULT_READ_AHEAD_BYTES);
+static MEMORY_MAX: AtomicUsize = AtomicUsize::new(DEFAULT_MEMORY_BYTES);
+static MEMORY_USED: AtomicUsize = AtomicUsize::new(0);
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static SERVED: AtomicU64 = AtomicU64::new(0);
+
+/// Every log's prefetcher, for [`sweep`].
+static ALL: LazyLock<Mutex<Vec<Weak<Prefetcher>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sets the read-ahead past a cold fetch (0 turns direct reads off: every fetch goes through
+/// the page cache) and the memory all buffers may hold.
+pub fn configure(read_ahead_bytes: usize, memory_bytes: usize) {
+    let ra = read_ahead_bytes.div_ceil(BLOCK) * BLOCK;
+    READ_AHEAD.store(ra, Ordering::Relaxed);
+    MEMORY_MAX.store(memory_bytes, Ordering::Relaxed);
+}
+
+/// The read-ahead past a cold fetch; 0 when direct reads are off.
+pub fn read_ahead_bytes() -> usize {
+    READ_AHEAD.load(Ordering::Relaxed)
+}
+
+/// Bytes fetches returned from read-ahead buffers since the process started (for `/metrics`).
+pub fn served_bytes() -> u64 {
+    SERVED.load(Ordering::Relaxed)
+}
+
+pub(crate) fn count_served(bytes: usize) {
+    SERVED.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+
+/// Memory read-ahead buffers hold now (for `/metrics`).
+pub fn memory_used() -> usize {
+    MEMORY_USED.load(Ordering::Relaxed)
+}
+
+/// Drops buffers unused for longer than `idle`, across every log: a consumer that stopped
+/// must not keep memory (or a deleted segment's disk space) for good.
+pub fn sweep(idle: Duration) {
+    let logs: Vec<Arc<Prefetcher>> = {
+        let mut all = lock(&ALL);
+        all.retain(|w| w.strong_count() > 0);
+        all.iter().filter_map(Weak::upgrade).collect()
+    };
+    for p in logs {
+        lock(&p.chunks).retain(|c| c.used().elapsed() < idle);
+    }
+}
+
+/// Memory taken from the budget, given back when dropped.
+#[derive(Debug)]
+struct Reservation(usize);
+
+impl Reservation {
+    fn take(n: usize) -> Option<Reservation> {
+        let max = MEMORY_MAX.load(Ordering::Relaxed);
+        MEMORY_USED
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used + n <= max).then_some(used + n)
+            })
+            .ok()
+            .map(|_| Reservation(n))
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        MEMORY_USED.fetch_sub(self.0, Ordering::AcqRel);
+    }
+}
+
+#[derive(Debug)]
+enum Load {
+    Pending,
+    Ready(Bytes),
+    /// The read failed; `true` when the file system refused `O_DIRECT` itself.
+    Failed(bool),
+}
+
+/// Bytes of one segment file from `start`, read (or being read) with `O_DIRECT`.
+#[derive(Debug)]
+struct Chunk {
+    /// The file read; held so that a segment replaced or deleted meanwhile is never confused
+    /// with its successor (a reopened handle is a different `Arc`: a miss, not a wrong hit).
+    file: Arc<File>,
+    start: u64,
+    /// Bytes from `start` that may be served: never past the visible end when it was read.
+    end: u64,
+    load: Mutex<Load>,
+    loaded: Condvar,
+    last_used: Mutex<Instant>,
+    _memory: Reservation,
+}
+
+impl Chunk {
+    fn used(&self) -> Instant {
+        *lock(&self.last_used)
+    }
+
+    fn touch(&self) {
+        *lock(&self.last_used) = Instant::now();
+    }
+
+    /// Waits for the read; `None` if it failed.
+    fn bytes(&self) -> Option<Bytes> {
+        let mut l = lock(&self.load);
+        loop {
+            match &*l {
+                Load::Ready(b) => return Some(b.clone()),
+                Load::Failed(_) => return None,
+                Load::Pending => l = self.loaded.wait(l).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+    }
+
+    fn refused(&self) -> bool {
+        matches!(*lock(&self.load), Load::Failed(true))
+    }
+
+    #[cfg(test)]
+    fn is_loading(&self) -> bool {
+        matches!(*lock(&self.load), Load::Pending)
+    }
+
+    /// Reads the chunk's range and wakes its waiters.
+    fn fill(&self) {
+        let r = read_direct(&self.file, self.start, (self.end - self.start) as usize);
+        let mut l = lock(&self.load);
+        *l = match r {
+            Ok(b) => Load::Ready(b),
+            Err(e) => {
+                tracing::debug!(error = %e, "direct read failed; fetches read through the page cache");
+                Load::Failed(e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()))
+            }
+        };
+        self.loaded.notify_all();
+    }
+}
+
+/// One log's read-ahead buffers.
+#[derive(Debug, Default)]
+pub struct Prefetcher {
+    chunks: Mutex<VecDeque<Arc<Chunk>>>,
+    /// The file system refused `O_DIRECT`: this log reads through the page cache.
+    refused: std::sync::atomic::AtomicBool,
+}
+
+/// What a fetch asks of the prefetcher: bytes of `file` from `start` (a batch boundary),
+/// visible up to `limit`, of which at least `need` must lie in one buffer.
+pub(crate) struct Want<'a> {
+    pub(crate) file: &'a Arc<File>,
+    pub(crate) start: u64,
+    pub(crate) need: u64,
+    pub(crate) limit: u64,
+    /// Bytes the fetch may return past `start` (its maximum plus the slack to find its first
+    /// batch).
+    pub(crate) span: u64,
+}
+
+impl Prefetcher {
+    pub(crate) fn new() -> Arc<Prefetcher> {
+        let p = Arc::new(Prefetcher::default());
+        lock(&ALL).push(Arc::downgrade(&p));
+        p
+    }
+
+    /// Drops every buffer: the log's bytes below the visible end changed (truncation) or its
+    /// segments went away.
+    pub(crate) fn clear(&self) {
+        lock(&self.chunks).clear();
+    }
+
+    /// The bytes of `want.file` from `want.start` on, as far as one buffer holds them: from a
+    /// buffer read earlier, or read now when the range is not in the page cache. `None`: read
+    /// through the page cache (cached, direct reads off or refused, budget used up).
+    pub(crate) fn bytes_from(self: &Arc<Self>, want: &Want<'_>) -> Option<Bytes> {
+        let ra = read_ahead_bytes();
+        if ra == 0 || want.start >= want.limit || self.refused.load(Ordering::Relaxed) {
+            return None;
+        }
+        let need_end = want.limit.min(want.start + want.need.max(1));
+        let found = {
+            let chunks = lock(&self.chunks);
+            chunks
+                .iter()
+                .filter(|c| {
+                    Arc::ptr_eq(&c.file, want.file) && c.start <= want.start && need_end <= c.end
+                })
+                .max_by_key(|c| c.end)
+                .cloned()
+        };
+        let chunk = match found {
+            Some(c) => c,
+            None => {
+                if is_cached(want.file, want.start) {
+                    return None;
+                }
+                let from = floor(want.start);
+                let to = want
+                    .limit
+                    .min(ceil(want.start + want.span.max(want.need) + ra as u64));
+                let c = self.insert(want.file, from, to)?;
+                c.fill();
+                c
+            }
+        };
+        chunk.touch();
+        let Some(bytes) = chunk.bytes() else {
+            if chunk.refused() {
+                self.refused.store(true, Ordering::Relaxed);
+            }
+            lock(&self.chunks).retain(|c| !Arc::ptr_eq(c, &chunk));
+            return None;
+        };
+        let skip = (want.start - chunk.start) as usize;
+        let usable = ((chunk.end - chunk.start) as usize).min(bytes.len());
+        if skip >= usable || (need_end - chunk.start) as usize > usable {
+            // The file ended early (cut meanwhile): let the page cache path sort it out.
+            return None;
+        }
+        let bytes = bytes.slice(skip..usable);
+        self.read_ahead(&chunk, want, &bytes, ra);
+        Some(bytes)
+    }
+
+    /// A new pending buffer for `[from, to)` of `file`, if the budget allows; buffers it
+    /// contains, and the oldest beyond the log's share, are dropped.
+    fn insert(&self, file: &Arc<File>, from: u64, to: u64) -> Option<Arc<Chunk>> {
+        let len = (to - from) as usize;
+        let mut chunks = lock(&self.chunks);
+        chunks.retain(|c| !(Arc::ptr_eq(&c.file, file) && from <= c.start && c.end <= to));
+        while chunks.len() >= CHUNKS_PER_LOG {
+            chunks.pop_front();
+        }
+        let memory = Reservation::take(ceil(len as u64) as usize + BLOCK)?;
+        let chunk = Arc::new(Chunk {
+            file: Arc::clone(file),
+            start: from,
+            end: to,
+            load: Mutex::new(Load::Pending),
+            loaded: Condvar::new(),
+            last_used: Mutex::new(Instant::now()),
+            _memory: memory,
+        });
+        chunks.push_back(Arc::clone(&chunk));
+        Some(chunk)
+    }
+
+    /// Once a consumer is past the middle of `chunk` (`from_start` holds its bytes from the
+    /// consumer's position, a batch boundary), starts reading the range after it on a
+    /// background thread, unless that is done or under way. The next buffer starts at the
+    /// block of the last batch that does not end inside this one, so every batch lies whole in
+    /// one buffer.
+    fn read_ahead(self: &Arc<Self>, chunk: &Chunk, want: &Want<'_>, from_start: &[u8], ra: usize) {
+        let middle = chunk.start + (chunk.end - chunk.start) / 2;
+        if want.start < middle || chunk.end >= want.limit {
+            return;
+        }
+        let next = floor(want.start + last_batch_start(from_start) as u64);
+        if next <= chunk.start {
+            return;
+        }
+        let have_next = lock(&self.chunks)
+            .iter()
+            .any(|c| Arc::ptr_eq(&c.file, want.file) && c.start <= next && chunk.end < c.end);
+        if have_next {
+            return;
+        }
+        if IN_FLIGHT.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
+            IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let to = want.limit.min(ceil(chunk.end + ra as u64));
+        let Some(c) = self.insert(want.file, next, to) else {
+            IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("read-ahead".into())
+            .spawn({
+                let c = Arc::clone(&c);
+                move || {
+                    c.fill();
+                    IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+                }
+            });
+        if spawned.is_err() {
+            IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+            c.fill();
+        }
+    }
+
+    /// Buffers held now (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.chunks).len()
+    }
+
+    /// Whether any buffer is still being read (for tests).
+    #[cfg(test)]
+    fn loading(&self) -> bool {
+        lock(&self.chunks).iter().any(|c| c.is_loading())
+    }
+}
+
+fn floor(pos: u64) -> u64 {
+    pos / BLOCK as u64 * BLOCK as u64
+}
+
+fn ceil(pos: u64) -> u64 {
+    pos.div_ceil(BLOCK as u64) * BLOCK as u64
+}
+
+/// Where the last batch of `bytes` (which start at a batch boundary) that is not whole in them
+/// starts: the end of the whole batches.
+fn last_batch_start(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some((_, len)) = bytes.get(at..).and_then(view::peek_offset_and_length) {
+        let size = LOG_OVERHEAD + len.max(0) as usize;
+        if at + size > bytes.len() {
+            break;
+        }
+        at += size;
+    }
+    at
+}
+
+/// Whether the byte at `pos` is in the page cache: a one-byte read that may not wait for the
+/// disk.
+fn is_cached(file: &File, pos: u64) -> bool {
+    let mut byte = [0u8; 1];
+    rustix::io::preadv2(
+        file,
+        &mut [io::IoSliceMut::new(&mut byte)],
+        pos,
+        rustix::io::ReadWriteFlags::NOWAIT,
+    )
+    .is_ok()
+}
+
+/// Reads `[from, from + len)` of `file` (`from` on a block boundary) through an `O_DIRECT`
+/// descriptor of the same open file (reopened through `/proc/self/fd`, so a segment renamed or
+/// replaced meanwhile is still the one read). Stops early at the end of the file.
+fn read_direct(file: &File, from: u64, len: usize) -> io::Result<Bytes> {
+    let fd = rustix::fs::open(
+        format!("/proc/self/fd/{}", file.as_raw_fd()),
+        OFlags::RDONLY | OFlags::DIRECT | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let padded = len.div_ceil(BLOCK) * BLOCK;
+    let mut buf = vec![0u8; padded + BLOCK];
+    let skip = buf.as_ptr().align_offset(BLOCK);
+    let mut got = 0;
+    while got < padded {
+        let window = &mut buf[skip + got..skip + padded];
+        match rustix::io::pread(&fd, window, from + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if got % BLOCK != 0 {
+            // Only the end of the file ends a direct read off a block boundary.
+            break;
+        }
+    }
+    Ok(Bytes::from(buf).slice(skip..skip + got.min(len)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn cold_ranges_are_served_and_read_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg");
+        let data: Vec<u8> = (0..(6 << 20)).map(|i| (i % 251) as u8).collect();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&data)
+            .unwrap();
+        let file = Arc::new(File::open(&path).unwrap());
+        file.sync_all().unwrap();
+        rustix::fs::fadvise(&*file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let p = Prefetcher::new();
+        let limit = data.len() as u64 - 100;
+        let mut pos = 1000u64;
+        let mut buffers = 0;
+        while pos < limit {
+            let want = Want {
+                file: &file,
+                start: pos,
+                need: 1,
+                limit,
+                span: 1 << 20,
+            };
+            let Some(bytes) = p.bytes_from(&want) else {
+                // Cached already (the page cache may hold what a test run wrote).
+                pos += 1 << 20;
+                continue;
+            };
+            buffers += 1;
+            assert!(!bytes.is_empty());
+            assert!(
+                pos + bytes.len() as u64 <= limit,
+                "served past the visible end"
+            );
+            assert_eq!(&bytes[..], &data[pos as usize..pos as usize + bytes.len()]);
+            pos += (bytes.len() as u64).min(1 << 20);
+            while p.loading() {
+                std::thread::yield_now();
+            }
+            assert!(p.len() <= CHUNKS_PER_LOG);
+        }
+        assert!(buffers > 0);
+        p.clear();
+        assert_eq!(p.len(), 0);
+    }
+}

@@ -1,0 +1,106 @@
+//! Large batches bypass the page cache both ways: librdkafka producing at full speed sends
+//! batches near 1 MB, which the node writes with O_DIRECT (`log.direct.write.min.bytes`), and a
+//! consumer reading them back from the start is served from read-ahead buffers read with
+//! O_DIRECT (`fetch.read.ahead.bytes`). Every record comes back identical and in order; small
+//! batches produced in between go through the page cache and read back too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const RECORDS: usize = 40_000;
+
+fn value(i: usize) -> Vec<u8> {
+    let len = 600 + (i * 7919) % 900;
+    (0..len).map(|j| (i.wrapping_mul(31) + j) as u8).collect()
+}
+
+fn produce(bootstrap: &str, from: usize, to: usize, linger: &str) {
+    let producer: ThreadedProducer<DefaultProducerContext> = common::client_config(bootstrap)
+        .set("acks", "all")
+        .set("linger.ms", linger)
+        .set("batch.size", "1000000")
+        .set("batch.num.messages", "100000")
+        .set("queue.buffering.max.messages", "200000")
+        .set("enable.idempotence", "false")
+        .create()
+        .expect("producer");
+    for i in from..to {
+        let v = value(i);
+        let mut rec = BaseRecord::<(), _>::to("big").partition(0).payload(&v);
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    rec = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        if linger == "0" && i % 100 == 0 {
+            producer.flush(Duration::from_secs(30)).expect("flush");
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_batches_round_trip_past_the_page_cache() {
+    let node = common::node(&[]).await;
+    let bootstrap = node.bootstrap_servers();
+    common::create_topic(&bootstrap, "big", 1, &[]).await;
+    let written = pilgrimage_storage::direct::written_bytes();
+    let served = pilgrimage_storage::prefetch::served_bytes();
+    let b = bootstrap.clone();
+    tokio::task::spawn_blocking(move || {
+        // Large batches, then small ones (one record per request at most every 100), then
+        // large again: the segment mixes both kinds of write.
+        produce(&b, 0, RECORDS / 2, "200");
+        produce(&b, RECORDS / 2, RECORDS / 2 + 300, "0");
+        produce(&b, RECORDS / 2 + 300, RECORDS, "200");
+    })
+    .await
+    .expect("produce");
+    let direct = pilgrimage_storage::direct::written_bytes() - written;
+    assert!(direct > 20_000_000, "only {direct} bytes written directly");
+
+    let b = bootstrap.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = common::consumer_config(&b).create().expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("big", 0, Offset::Beginning)
+            .expect("tpl");
+        consumer.assign(&tpl).expect("assign");
+        let mut next = 0usize;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while next < RECORDS {
+            assert!(
+                Instant::now() < deadline,
+                "only {next} of {RECORDS} records consumed"
+            );
+            let Some(m) = consumer.poll(Duration::from_millis(500)) else {
+                continue;
+            };
+            let m = m.expect("consume");
+            assert_eq!(m.offset() as usize, next, "offset");
+            assert_eq!(m.payload(), Some(&value(next)[..]), "value at {next}");
+            next += 1;
+        }
+    })
+    .await
+    .expect("consume");
+    let from_memory = pilgrimage_storage::prefetch::served_bytes() - served;
+    assert!(
+        from_memory > 10_000_000,
+        "only {from_memory} bytes served from read-ahead buffers"
+    );
+    node.shutdown().await.expect("shutdown");
+}
