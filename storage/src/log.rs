@@ -635,7 +635,7 @@ impl Log {
             offset,
             max_bytes,
             min_one,
-            prefetch: Some(Arc::clone(&self.prefetch)),
+            prefetch: Some((Arc::clone(&self.prefetch), self.prefetch.generation())),
         })
     }
 

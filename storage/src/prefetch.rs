@@ -191,6 +191,9 @@ pub struct Prefetcher {
     chunks: Mutex<VecDeque<Arc<Chunk>>>,
     /// The file system refused `O_DIRECT`: this log reads through the page cache.
     refused: std::sync::atomic::AtomicBool,
+    /// Bumped by [`Prefetcher::clear`] (under the chunks lock): a plan made before a clear
+    /// may not add a buffer after it.
+    generation: AtomicU64,
 }
 
 /// What a fetch asks of the prefetcher: bytes of `file` from `start` (a batch boundary),
@@ -203,6 +206,9 @@ pub(crate) struct Want<'a> {
     /// Bytes the fetch may return past `start` (its maximum plus the slack to find its first
     /// batch).
     pub(crate) span: u64,
+    /// [`Prefetcher::generation`] when the plan was made: a truncation since then makes the
+    /// plan's bytes stale, and nothing it reads may be kept or served.
+    pub(crate) generation: u64,
 }
 
 impl Prefetcher {
@@ -215,7 +221,14 @@ impl Prefetcher {
     /// Drops every buffer: the log's bytes below the visible end changed (truncation) or its
     /// segments went away.
     pub(crate) fn clear(&self) {
-        lock(&self.chunks).clear();
+        let mut chunks = lock(&self.chunks);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        chunks.clear();
+    }
+
+    /// The generation a plan records under the log lock (see [`Want::generation`]).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The bytes of `want.file` from `want.start` on, as far as one buffer holds them: from a
@@ -223,7 +236,11 @@ impl Prefetcher {
     /// through the page cache (cached, direct reads off or refused, budget used up).
     pub(crate) fn bytes_from(self: &Arc<Self>, want: &Want<'_>) -> Option<Bytes> {
         let ra = read_ahead_bytes();
-        if ra == 0 || want.start >= want.limit || self.refused.load(Ordering::Relaxed) {
+        if ra == 0
+            || want.start >= want.limit
+            || self.refused.load(Ordering::Relaxed)
+            || self.generation() != want.generation
+        {
             return None;
         }
         let need_end = want.limit.min(want.start + want.need.max(1));
@@ -247,7 +264,7 @@ impl Prefetcher {
                 let to = want
                     .limit
                     .min(ceil(want.start + want.span.max(want.need) + ra as u64));
-                let c = self.insert(want.file, from, to)?;
+                let c = self.insert(want.file, from, to, want.generation)?;
                 c.fill();
                 c
             }
@@ -266,7 +283,9 @@ impl Prefetcher {
         let skip = (want.start - chunk.start) as usize;
         let usable = ((chunk.end - chunk.start) as usize).min(bytes.len());
         if skip >= usable || (need_end - chunk.start) as usize > usable {
-            // The file ended early (cut meanwhile): let the page cache path sort it out.
+            // The file ended early (cut meanwhile): the page cache path sorts it out, and the
+            // short buffer goes.
+            lock(&self.chunks).retain(|c| !Arc::ptr_eq(c, &chunk));
             return None;
         }
         let bytes = bytes.slice(skip..usable);
@@ -276,9 +295,12 @@ impl Prefetcher {
 
     /// A new pending buffer for `[from, to)` of `file`, if the budget allows; buffers it
     /// contains, and the oldest beyond the log's share, are dropped.
-    fn insert(&self, file: &Arc<File>, from: u64, to: u64) -> Option<Arc<Chunk>> {
+    fn insert(&self, file: &Arc<File>, from: u64, to: u64, generation: u64) -> Option<Arc<Chunk>> {
         let len = (to - from) as usize;
         let mut chunks = lock(&self.chunks);
+        if self.generation() != generation {
+            return None;
+        }
         chunks.retain(|c| !(Arc::ptr_eq(&c.file, file) && from <= c.start && c.end <= to));
         while chunks.len() >= CHUNKS_PER_LOG {
             chunks.pop_front();
@@ -323,7 +345,7 @@ impl Prefetcher {
         }
         // As far ahead as the consumer fetches at a time, at least.
         let to = want.limit.min(ceil(chunk.end + (ra as u64).max(want.span)));
-        let Some(c) = self.insert(want.file, next, to) else {
+        let Some(c) = self.insert(want.file, next, to, want.generation) else {
             IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
             return;
         };
@@ -450,6 +472,7 @@ mod tests {
                 need: 1,
                 limit,
                 span: 1 << 20,
+                generation: p.generation(),
             };
             let Some(bytes) = p.bytes_from(&want) else {
                 // Cached already (the page cache may hold what a test run wrote).

@@ -40,8 +40,9 @@ pub struct ReadPlan {
     pub(crate) offset: i64,
     pub(crate) max_bytes: usize,
     pub(crate) min_one: bool,
-    /// The log's read-ahead buffers, for ranges not in the page cache.
-    pub(crate) prefetch: Option<Arc<Prefetcher>>,
+    /// The log's read-ahead buffers, for ranges not in the page cache, and their generation
+    /// when the plan was made.
+    pub(crate) prefetch: Option<(Arc<Prefetcher>, u64)>,
 }
 
 /// Bytes read past the index position in the first read, to find the wanted batch without a
@@ -176,7 +177,8 @@ impl ReadPlan {
     /// `O_DIRECT`, cut at its end (the last batch may be cut, as in any read). `None`: read
     /// through the page cache, with [`ReadPlan::locate`] or [`ReadPlan::execute_to`].
     pub fn read_prefetched(&self) -> Result<Option<(Bytes, u64)>, StorageError> {
-        let (false, Some(file), Some(prefetch)) = (self.is_empty(), &self.file, &self.prefetch)
+        let (false, Some(file), Some((prefetch, generation))) =
+            (self.is_empty(), &self.file, &self.prefetch)
         else {
             return Ok(None);
         };
@@ -187,6 +189,7 @@ impl ReadPlan {
             need,
             limit: self.limit,
             span,
+            generation: *generation,
         };
         let Some(buf) = prefetch.bytes_from(&want(self.start, 1)) else {
             return Ok(None);
