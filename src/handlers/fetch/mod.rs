@@ -312,18 +312,18 @@ fn read_partition(
     // segment's descriptor until the response is written, so once the handle budget is used up
     // the records are read into memory instead: a fetch of many partitions must not hold a
     // descriptor for each (`log.segment.files.open.max`).
-    // Ranges not in the page cache come from the log's read-ahead buffers (O_DIRECT reads).
+    // Ranges not in the page cache come from the log's read-ahead buffers (O_DIRECT reads):
+    // `execute_to` tries them itself, the sendfile path asks first.
     let result = read.and_then(|(plan, marks)| {
-        let prefetched = plan.read_prefetched();
-        let read = if let Ok(Some((bytes, end))) = prefetched {
-            Ok((bytes, None, end))
-        } else if let Err(e) = prefetched {
-            Err(e)
-        } else if params.sendfile && pilgrimage_storage::files::has_room() {
-            plan.locate().map(|range| {
-                let end = range.as_ref().map_or(0, |r| r.position + r.len as u64);
-                (Bytes::new(), range, end)
-            })
+        let read = if params.sendfile && pilgrimage_storage::files::has_room() {
+            match plan.read_prefetched() {
+                Ok(Some((bytes, end))) => Ok((bytes, None, end)),
+                Ok(None) => plan.locate().map(|range| {
+                    let end = range.as_ref().map_or(0, |r| r.position + r.len as u64);
+                    (Bytes::new(), range, end)
+                }),
+                Err(e) => Err(e),
+            }
         } else {
             plan.execute_to().map(|(bytes, end)| (bytes, None, end))
         };
