@@ -15,6 +15,7 @@ use crate::coordinator::txn::TxnCoordinator;
 use crate::handlers::fetch::session::FetchSessionCache;
 use crate::metrics::Metrics;
 use crate::partition::ReplicaManager;
+use crate::server::buffers::RequestBuffers;
 use crate::server::memory::MemoryBudget;
 
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct Broker {
     pub controller: Controller,
     pub replicas: Arc<ReplicaManager>,
     pub memory: MemoryBudget,
+    /// Kept buffers large request bodies are read into.
+    pub buffers: Arc<RequestBuffers>,
     pub metrics: Metrics,
     pub fetch_sessions: FetchSessionCache,
     pub groups: GroupCoordinator,

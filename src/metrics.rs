@@ -57,7 +57,12 @@ impl Metrics {
     }
 
     /// Renders every counter in the Prometheus text exposition format.
-    pub fn render(&self, partitions: usize, memory_free: usize) -> String {
+    pub fn render(
+        &self,
+        partitions: usize,
+        memory_free: usize,
+        buffers: &crate::server::buffers::RequestBuffers,
+    ) -> String {
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, v: u64| {
             let _ = writeln!(
@@ -105,6 +110,17 @@ impl Metrics {
             "Batch bytes fetches returned from read-ahead buffers read with O_DIRECT (fetch.read.ahead.bytes).",
             pilgrimage_storage::prefetch::served_bytes(),
         );
+        let (reused, allocated) = buffers.counts();
+        counter(
+            "pilgrimage_request_buffers_reused_total",
+            "Large request bodies read into a kept buffer (socket.request.buffer.pool.bytes).",
+            reused,
+        );
+        counter(
+            "pilgrimage_request_buffers_allocated_total",
+            "Large request bodies read into a newly allocated buffer.",
+            allocated,
+        );
         counter(
             "pilgrimage_fetched_bytes_total",
             "Batch bytes returned to fetchers.",
@@ -133,8 +149,18 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP pilgrimage_request_buffers_kept_bytes Unused request buffers kept for reuse.\n# TYPE pilgrimage_request_buffers_kept_bytes gauge\npilgrimage_request_buffers_kept_bytes {}",
+            buffers.kept_bytes()
+        );
+        let _ = writeln!(
+            out,
             "# HELP pilgrimage_fetch_read_ahead_bytes Memory held by read-ahead buffers (fetch.read.ahead.memory.bytes).\n# TYPE pilgrimage_fetch_read_ahead_bytes gauge\npilgrimage_fetch_read_ahead_bytes {}",
             pilgrimage_storage::prefetch::memory_used()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pilgrimage_direct_io_buffers_kept_bytes Unused aligned buffers kept for direct appends and read-ahead.\n# TYPE pilgrimage_direct_io_buffers_kept_bytes gauge\npilgrimage_direct_io_buffers_kept_bytes {}",
+            pilgrimage_storage::aligned::kept_bytes()
         );
         let _ = writeln!(
             out,

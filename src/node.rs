@@ -35,6 +35,7 @@ use crate::handlers::fetch::session::FetchSessionCache;
 use crate::metrics::Metrics;
 use crate::partition::ReplicaManager;
 use crate::partition::manager::CLEAN_SHUTDOWN_FILE;
+use crate::server::buffers::RequestBuffers;
 use crate::server::memory::MemoryBudget;
 
 #[derive(Debug, Error)]
@@ -220,6 +221,9 @@ impl Node {
             controller,
             replicas: Arc::clone(&replicas),
             memory: MemoryBudget::new(config.int("queued.max.request.bytes").max(0) as usize),
+            buffers: RequestBuffers::new(
+                config.int("socket.request.buffer.pool.bytes").max(0) as usize
+            ),
             metrics: Metrics::default(),
             fetch_sessions: FetchSessionCache::new(
                 config

@@ -2,7 +2,8 @@
 //! batches near 1 MB, which the node writes with O_DIRECT (`log.direct.write.min.bytes`), and a
 //! consumer reading them back from the start is served from read-ahead buffers read with
 //! O_DIRECT (`fetch.read.ahead.bytes`). Every record comes back identical and in order; small
-//! batches produced in between go through the page cache and read back too.
+//! batches produced in between go through the page cache and read back too. The producer's
+//! requests are read into one reused buffer (`socket.request.buffer.pool.bytes`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
@@ -71,6 +72,13 @@ async fn large_batches_round_trip_past_the_page_cache() {
     .expect("produce");
     let direct = pilgrimage_storage::direct::written_bytes() - written;
     assert!(direct > 20_000_000, "only {direct} bytes written directly");
+    // One producer connection reads its ~1 MB requests into the same kept buffer: a request
+    // is released once its batch is appended, even while its response waits for the fsync.
+    let (reused, allocated) = node.broker().buffers.counts();
+    assert!(
+        reused >= 20 && allocated <= 2,
+        "request buffers: {reused} reused, {allocated} allocated"
+    );
 
     let b = bootstrap.clone();
     tokio::task::spawn_blocking(move || {

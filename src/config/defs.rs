@@ -141,6 +141,13 @@ pub static BROKER: &[Def] = &[
         "Largest request frame accepted; larger frames close the connection."
     ),
     def!(
+        "socket.request.buffer.pool.bytes",
+        Long,
+        Some("16777216"),
+        Check::AtLeast(0),
+        "Memory kept in unused buffers for request bodies of 64 KiB and more, so that large produce requests do not allocate fresh pages each time; 0 keeps none."
+    ),
+    def!(
         "max.connections",
         Int,
         Some("10000"),

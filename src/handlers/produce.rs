@@ -180,9 +180,12 @@ pub(crate) async fn handle(ctx: &Ctx, req: ProduceRequest) -> Handled<ProduceRes
                 }
             });
         }
+        // The response is held until the batch is durable: it must not keep the request's
+        // frame (its topic name is a slice of it) and so the frame's buffer from reuse.
+        let name = TopicName(StrBytes::from_string(topic.name.as_str().to_owned()));
         responses.push(
             TopicProduceResponse::default()
-                .with_name(topic.name)
+                .with_name(name)
                 .with_topic_id(topic.topic_id)
                 .with_partition_responses(parts),
         );

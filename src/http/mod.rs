@@ -39,7 +39,7 @@ async fn health(State(b): State<Arc<Broker>>) -> impl IntoResponse {
 async fn metrics(State(b): State<Arc<Broker>>) -> impl IntoResponse {
     let body = b
         .metrics
-        .render(b.replicas.all().len(), b.memory.available());
+        .render(b.replicas.all().len(), b.memory.available(), &b.buffers);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

@@ -16,7 +16,7 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pilgrimage_protocol::fetch::Part;
 use pilgrimage_protocol::frame;
 use pilgrimage_protocol::header::RequestHeader;
@@ -210,8 +210,9 @@ async fn read_loop(
             () = close.cancelled() => return Ok(()),
         };
         // Read straight into spare capacity: no zero-filling of a buffer about to be
-        // overwritten (a memset of every request's size otherwise).
-        let mut buf = BytesMut::with_capacity(len);
+        // overwritten (a memset of every request's size otherwise). Large bodies reuse a
+        // kept buffer (see `server::buffers`).
+        let mut buf = broker.buffers.take(len);
         let mut body = (&mut *rd).take(len as u64);
         while buf.len() < len {
             tokio::select! {
@@ -224,7 +225,7 @@ async fn read_loop(
             }
         }
         broker.metrics.bytes_in.add(4 + len as u64);
-        let mut frame = buf.freeze();
+        let mut frame = broker.buffers.freeze(buf);
         let peek = RequestHeader::peek(&frame);
         let header = RequestHeader::parse(&mut frame)
             .map_err(|e| format!("bad request header {peek:?}: {e}"))?;

@@ -1,6 +1,7 @@
 //! The Kafka listener: accepts connections (at most `max.connections` at once) and runs one
 //! task per connection until shutdown.
 
+pub mod buffers;
 pub mod connection;
 pub mod memory;
 

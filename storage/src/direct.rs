@@ -22,13 +22,11 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 use rustix::fs::{Mode, OFlags};
 
-/// Alignment of direct writes: file offset, length and memory. 4 KiB satisfies every logical
-/// block size Linux disks and file systems use.
-pub(crate) const BLOCK: usize = 4096;
+use crate::aligned::AlignedBuf;
+pub(crate) use crate::aligned::BLOCK;
 
 /// Appends of at least this many bytes are written directly unless [`set_min_bytes`] says
 /// otherwise. A producer at full speed sends batches near its `batch.size` (librdkafka: 1 MB);
@@ -60,46 +58,6 @@ pub fn min_bytes() -> u64 {
 pub(crate) fn wanted(len: usize) -> bool {
     let min = min_bytes();
     min > 0 && len as u64 >= min
-}
-
-/// Buffers kept for reuse: reused memory is what makes the copy cheap.
-const POOL_BUFFERS: usize = 4;
-/// Larger buffers are dropped after use rather than kept.
-const POOL_MAX_BYTES: usize = 16 << 20;
-
-static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-
-fn pool() -> MutexGuard<'static, Vec<Vec<u8>>> {
-    POOL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A buffer with `len` block-aligned bytes in it, from the pool if one is big enough.
-fn take(len: usize) -> Vec<u8> {
-    let need = len + BLOCK;
-    let reused = {
-        let mut p = pool();
-        p.iter()
-            .position(|b| b.len() >= need)
-            .map(|i| p.swap_remove(i))
-    };
-    // Sized up to a power of two, so a buffer fits the next batches too and the pool settles
-    // on a few buffers whatever the batch sizes.
-    reused.unwrap_or_else(|| vec![0; need.next_power_of_two()])
-}
-
-fn give_back(buf: Vec<u8>) {
-    if buf.len() <= POOL_MAX_BYTES {
-        let mut p = pool();
-        if p.len() < POOL_BUFFERS {
-            p.push(buf);
-        }
-    }
-}
-
-/// The aligned window of `len` bytes inside `buf` (allocated by [`take`]).
-fn aligned(buf: &mut [u8], len: usize) -> &mut [u8] {
-    let skip = buf.as_ptr().align_offset(BLOCK);
-    &mut buf[skip..skip + len]
 }
 
 /// The bytes of a segment's last partial block: from the block boundary at or below the
@@ -181,8 +139,8 @@ pub(crate) fn write_at(
     let start = pos - prefix.len() as u64;
     let total = prefix.len() + head.len() + tail.len();
     let padded = total.div_ceil(BLOCK) * BLOCK;
-    let mut buf = take(padded);
-    let window = aligned(&mut buf, padded);
+    let mut buf = AlignedBuf::take(padded);
+    let window = buf.as_mut_slice();
     let (p, rest) = window.split_at_mut(prefix.len());
     p.copy_from_slice(prefix);
     let (h, rest) = rest.split_at_mut(head.len());
@@ -196,18 +154,10 @@ pub(crate) fn write_at(
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(rustix::io::Errno::INVAL) => {
-            give_back(buf);
-            return Ok(Outcome::Unsupported);
-        }
-        Err(_) => {
-            give_back(buf);
-            return Ok(Outcome::NotNow);
-        }
+        Err(rustix::io::Errno::INVAL) => return Ok(Outcome::Unsupported),
+        Err(_) => return Ok(Outcome::NotNow),
     };
-    let written = write_window(&fd, window, start);
-    give_back(buf);
-    match written {
+    match write_window(&fd, window, start) {
         Ok(()) => {
             let len = head.len() + tail.len();
             block.appended(head, tail, pos + len as u64);

@@ -30,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aligned;
 pub mod checkpoint;
 pub mod compaction;
 pub mod config;

@@ -29,6 +29,8 @@ use bytes::Bytes;
 use pilgrimage_protocol::batch::view::{self, LOG_OVERHEAD};
 use rustix::fs::{Mode, OFlags};
 
+use crate::aligned::AlignedBuf;
+
 use crate::direct::BLOCK;
 
 /// Bytes read past a fetch's range unless [`configure`] says otherwise.
@@ -422,11 +424,10 @@ fn read_direct(file: &File, from: u64, len: usize) -> io::Result<Bytes> {
         Mode::empty(),
     )?;
     let padded = len.div_ceil(BLOCK) * BLOCK;
-    let mut buf = vec![0u8; padded + BLOCK];
-    let skip = buf.as_ptr().align_offset(BLOCK);
+    let mut buf = AlignedBuf::take(padded);
     let mut got = 0;
     while got < padded {
-        let window = &mut buf[skip + got..skip + padded];
+        let window = &mut buf.as_mut_slice()[got..];
         match rustix::io::pread(&fd, window, from + got as u64) {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -438,7 +439,7 @@ fn read_direct(file: &File, from: u64, len: usize) -> io::Result<Bytes> {
             break;
         }
     }
-    Ok(Bytes::from(buf).slice(skip..skip + got.min(len)))
+    Ok(buf.into_bytes(got.min(len)))
 }
 
 #[cfg(test)]

@@ -1,0 +1,142 @@
+//! Block-aligned buffers for `O_DIRECT` reads and writes, kept for reuse.
+//!
+//! Direct appends copy a batch into one of these, and read-ahead reads a few megabytes into
+//! one. A fresh buffer of that size is memory the process has not touched: the kernel faults
+//! in and zeroes every page of it, which costs more than the copy or read it serves (see
+//! `direct`). So buffers go back to a process-wide pool when their last user drops them, and
+//! the pool keeps a bounded number of bytes.
+
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+/// Alignment of direct I/O: file offset, length and memory. 4 KiB satisfies every logical
+/// block size Linux disks and file systems use.
+pub(crate) const BLOCK: usize = 4096;
+
+/// Most bytes the pool keeps unused: a read-ahead buffer or two and a few append buffers.
+const KEEP_MAX_BYTES: usize = 24 << 20;
+/// Larger buffers are freed after use rather than kept.
+const KEEP_MAX_ONE: usize = 16 << 20;
+
+static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+fn pool() -> MutexGuard<'static, Vec<Vec<u8>>> {
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The allocation size for `need` bytes: a power of two up to 1 MiB, whole mebibytes above,
+/// so that a kept buffer fits the next request of about the same size.
+fn class(need: usize) -> usize {
+    const MIB: usize = 1 << 20;
+    if need <= MIB {
+        need.next_power_of_two()
+    } else {
+        need.div_ceil(MIB) * MIB
+    }
+}
+
+/// An aligned window of memory that goes back to the pool when dropped.
+#[derive(Debug)]
+pub(crate) struct AlignedBuf {
+    buf: Vec<u8>,
+    /// Where the aligned window starts in `buf`.
+    skip: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// A window of `len` bytes (a multiple of [`BLOCK`] for direct I/O) at a block-aligned
+    /// address. Its contents are whatever the buffer last held.
+    pub(crate) fn take(len: usize) -> AlignedBuf {
+        let need = len + BLOCK;
+        let reused = {
+            let mut p = pool();
+            p.iter()
+                .enumerate()
+                .filter(|(_, b)| b.len() >= need)
+                .min_by_key(|(_, b)| b.len())
+                .map(|(i, _)| i)
+                .map(|i| p.swap_remove(i))
+        };
+        let buf = reused.unwrap_or_else(|| vec![0; class(need)]);
+        let skip = buf.as_ptr().align_offset(BLOCK);
+        AlignedBuf { buf, skip, len }
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf[self.skip..self.skip + self.len]
+    }
+
+    /// The first `used` bytes of the window as `Bytes` that keep the buffer until dropped.
+    pub(crate) fn into_bytes(self, used: usize) -> Bytes {
+        let used = used.min(self.len);
+        Bytes::from_owner(self).slice(..used)
+    }
+}
+
+impl AsRef<[u8]> for AlignedBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[self.skip..self.skip + self.len]
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let size = buf.len();
+        if size == 0 || size > KEEP_MAX_ONE {
+            return;
+        }
+        let mut p = pool();
+        let kept: usize = p.iter().map(Vec::len).sum();
+        if kept + size <= KEEP_MAX_BYTES {
+            p.push(buf);
+        }
+    }
+}
+
+/// Bytes the pool keeps unused now.
+pub fn kept_bytes() -> usize {
+    pool().iter().map(Vec::len).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn windows_are_aligned_and_buffers_reused() {
+        let mut a = AlignedBuf::take(3 * BLOCK);
+        assert_eq!(a.as_mut_slice().as_ptr() as usize % BLOCK, 0);
+        assert_eq!(a.as_mut_slice().len(), 3 * BLOCK);
+        a.as_mut_slice().fill(9);
+        let ptr = a.buf.as_ptr();
+        let bytes = a.into_bytes(5000);
+        assert_eq!(bytes.len(), 5000);
+        assert!(bytes.iter().all(|&b| b == 9));
+        let part = bytes.slice(100..200);
+        drop(bytes);
+        drop(part);
+        // Another test may race for the pool; take until this buffer comes back or the pool
+        // has none of its size.
+        let mut again = Vec::new();
+        loop {
+            let b = AlignedBuf::take(2 * BLOCK);
+            if b.buf.as_ptr() == ptr {
+                break;
+            }
+            assert!(again.len() < 64, "the dropped buffer was not kept");
+            again.push(b);
+        }
+    }
+
+    #[test]
+    fn sizes_settle_on_few_classes() {
+        assert_eq!(class(5000), 8192);
+        assert_eq!(class(1 << 20), 1 << 20);
+        assert_eq!(class((5 << 20) + 1), 6 << 20);
+    }
+}
