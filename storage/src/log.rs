@@ -601,6 +601,7 @@ impl Log {
             max_bytes,
             min_one,
             prefetch: None,
+            later_segments: false,
         };
         // The segment holding `offset`, or else the next one holding anything: compaction can
         // leave gaps between segments and empty segments behind.
@@ -636,6 +637,8 @@ impl Log {
             max_bytes,
             min_one,
             prefetch: Some((Arc::clone(&self.prefetch), self.prefetch.generation())),
+            later_segments: seg.base_offset != upper.segment_base
+                && seg.last_offset.is_some_and(|l| l + 1 < upper.offset),
         })
     }
 

@@ -43,6 +43,8 @@ pub struct ReadPlan {
     /// The log's read-ahead buffers, for ranges not in the page cache, and their generation
     /// when the plan was made.
     pub(crate) prefetch: Option<(Arc<Prefetcher>, u64)>,
+    /// Visible data continues in a later segment.
+    pub(crate) later_segments: bool,
 }
 
 /// Bytes read past the index position in the first read, to find the wanted batch without a
@@ -53,6 +55,12 @@ impl ReadPlan {
     /// Base offset of the segment the read is in (for [`crate::Log::aborted_txns_before`]).
     pub fn segment_base(&self) -> i64 {
         self.segment_base
+    }
+
+    /// Whether visible bytes remain past `end`, a position a read of this plan stopped at: in
+    /// this segment or in a later one.
+    pub fn has_more_after(&self, end: u64) -> bool {
+        !self.is_empty() && (end < self.limit || self.later_segments)
     }
 
     /// An empty read.

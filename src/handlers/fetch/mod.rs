@@ -47,6 +47,12 @@ struct Answer {
     /// The records as a range of a segment file, sent with `sendfile` (then `data.records` is
     /// empty).
     file: Option<FileRange>,
+    /// Visible records remain past those returned although the partition's share of the
+    /// response was not used up: the read stopped at a segment's or a read-ahead buffer's
+    /// end. Like Kafka's delayed fetch on a fetcher behind the active segment, the fetch
+    /// counts as satisfied: waiting for `min_bytes` of new appends would stall a consumer
+    /// that has a backlog to read.
+    more: bool,
 }
 
 impl Answer {
@@ -221,7 +227,7 @@ fn read_round(broker: &Broker, image: &MetadataImage, plan: &Plan, params: &Para
         }
         limit = limit.saturating_sub(n);
         bytes += n;
-        urgent |= a.data.error_code != 0 || a.data.diverging_epoch.epoch >= 0;
+        urgent |= a.data.error_code != 0 || a.data.diverging_epoch.epoch >= 0 || a.more;
         answers.push(a);
     }
     broker.metrics.fetched_bytes.add(bytes as u64);
@@ -256,6 +262,7 @@ fn read_partition(
         data: error_data(w.partition, ResponseError::UnknownTopicOrPartition),
         partition: None,
         file: None,
+        more: false,
     };
     let topic = match &w.topic {
         TopicKey::Name(n) => image.topic(n),
@@ -314,6 +321,7 @@ fn read_partition(
     // descriptor for each (`log.segment.files.open.max`).
     // Ranges not in the page cache come from the log's read-ahead buffers (O_DIRECT reads):
     // `execute_to` tries them itself, the sendfile path asks first.
+    let mut more = false;
     let result = read.and_then(|(plan, marks)| {
         let read = if params.sendfile && pilgrimage_storage::files::has_room() {
             match plan.read_prefetched() {
@@ -327,8 +335,12 @@ fn read_partition(
         } else {
             plan.execute_to().map(|(bytes, end)| (bytes, None, end))
         };
-        read.map(|(bytes, file, end)| (bytes, file, plan.segment_base(), end, marks))
-            .map_err(|_| ResponseError::KafkaStorageError)
+        read.map(|(bytes, file, end)| {
+            let returned = file.as_ref().map_or(bytes.len(), |f| f.len);
+            more = returned > 0 && returned < max && plan.has_more_after(end);
+            (bytes, file, plan.segment_base(), end, marks)
+        })
+        .map_err(|_| ResponseError::KafkaStorageError)
     });
     answer.data = match result {
         Ok((mut bytes, mut file, segment_base, end, marks)) => {
@@ -354,6 +366,7 @@ fn read_partition(
                     .collect()
             });
             answer.file = file;
+            answer.more = more && (!bytes.is_empty() || answer.file.is_some());
             PartitionData::default()
                 .with_partition_index(w.partition)
                 .with_high_watermark(marks.high_watermark)
