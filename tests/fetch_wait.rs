@@ -9,47 +9,13 @@ mod common;
 
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 const RECORDS: usize = 6_000;
 
 fn fetch(offset: i64, min_bytes: i32, max_wait_ms: i32) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id((-1).into())
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(min_bytes)
-        .with_max_bytes(8 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_static_str("backlog")))
-                .with_partitions(vec![
-                    FetchPartition::default()
-                        .with_partition(0)
-                        .with_fetch_offset(offset)
-                        .with_partition_max_bytes(4 << 20),
-                ]),
-        ])
-}
-
-/// (records, next offset) of whole batches in `bytes`.
-fn count(mut bytes: &[u8]) -> (usize, i64) {
-    let (mut n, mut next) = (0, -1);
-    while bytes.len() >= 61 {
-        let base = i64::from_be_bytes(bytes[0..8].try_into().unwrap());
-        let size = 12 + i32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
-        if size > bytes.len() {
-            break;
-        }
-        let delta = i32::from_be_bytes(bytes[23..27].try_into().unwrap());
-        n += i32::from_be_bytes(bytes[57..61].try_into().unwrap()) as usize;
-        next = base + i64::from(delta) + 1;
-        bytes = &bytes[size..];
-    }
-    (n, next)
+    common::fetch_request("backlog", offset, 4 << 20, min_bytes, max_wait_ms)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +58,7 @@ async fn a_backlog_is_fetched_without_waiting_for_min_bytes() {
                 .unwrap_or_else(|| panic!("fetch {fetches} at offset {offset} ({seen} records seen) waited for max_wait_ms"));
             let p = &r.responses[0].partitions[0];
             assert_eq!(p.error_code, 0);
-            let (n, next) = count(p.records.as_deref().unwrap_or_default());
+            let (n, next) = common::count_records(p.records.as_deref().unwrap_or_default());
             assert!(n > 0, "no records at offset {offset} of {RECORDS}");
             seen += n;
             offset = next;
@@ -105,7 +71,7 @@ async fn a_backlog_is_fetched_without_waiting_for_min_bytes() {
         // and answers empty.
         raw.send(ApiKey::Fetch, 11, &fetch(offset, 8 << 20, 300));
         let (_, r): (i32, FetchResponse) = raw.recv(ApiKey::Fetch, 11).expect("answer");
-        let (n, _) = count(r.responses[0].partitions[0].records.as_deref().unwrap_or_default());
+        let (n, _) = common::count_records(r.responses[0].partitions[0].records.as_deref().unwrap_or_default());
         assert_eq!(n, 0);
     })
     .await

@@ -38,9 +38,9 @@ pub const DEFAULT_READ_AHEAD_BYTES: usize = 4 << 20;
 /// Memory all read-ahead buffers may hold together unless [`configure`] says otherwise.
 pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
 
-/// Buffers a log keeps (a consumer's current one, the one being read ahead, one more for a
+/// Buffers a log keeps (a consumer's current one, up to two read ahead of it, one more for a
 /// second consumer).
-const CHUNKS_PER_LOG: usize = 3;
+const CHUNKS_PER_LOG: usize = 4;
 /// Background reads at once, across the process.
 const MAX_IN_FLIGHT: usize = 4;
 
@@ -130,10 +130,15 @@ enum Load {
 /// Bytes of one segment file from `start`, read (or being read) with `O_DIRECT`.
 #[derive(Debug)]
 struct Chunk {
-    /// The file read; held so that a segment replaced or deleted meanwhile is never confused
-    /// with its successor (a reopened handle is a different `Arc`: a miss, not a wrong hit).
-    file: Arc<File>,
+    /// The file read. Identity is the handle's allocation, which a `Weak` keeps from being
+    /// reused, so a segment replaced or reopened meanwhile is a miss, never a wrong hit; the
+    /// handle itself stays the segment's to close (the handle budget), and a buffer of a
+    /// closed one simply fails to read.
+    file: Weak<File>,
     start: u64,
+    /// A batch boundary in the buffer (where the fetch or read-ahead that asked for it
+    /// started): whole batches are walked from here to place the next buffer.
+    batch_at: u64,
     /// Bytes from `start` that may be served: never past the visible end when it was read.
     end: u64,
     load: Mutex<Load>,
@@ -172,19 +177,53 @@ impl Chunk {
         matches!(*lock(&self.load), Load::Pending)
     }
 
-    /// Reads the chunk's range and wakes its waiters.
+    /// The bytes if read already, without waiting.
+    fn ready(&self) -> Option<Bytes> {
+        match &*lock(&self.load) {
+            Load::Ready(b) => Some(b.clone()),
+            _ => None,
+        }
+    }
+
+    fn is(&self, file: &Arc<File>) -> bool {
+        std::ptr::eq(self.file.as_ptr(), Arc::as_ptr(file))
+    }
+
+    /// Reads the chunk's range and wakes its waiters, who are woken (to a failed read) even
+    /// if the read panics.
     fn fill(&self) {
-        let r = read_direct(&self.file, self.start, (self.end - self.start) as usize);
-        let mut l = lock(&self.load);
-        *l = match r {
+        struct Settle<'a>(&'a Chunk);
+        impl Drop for Settle<'_> {
+            fn drop(&mut self) {
+                let mut l = lock(&self.0.load);
+                if matches!(*l, Load::Pending) {
+                    *l = Load::Failed(false);
+                }
+                self.0.loaded.notify_all();
+            }
+        }
+        let _settle = Settle(self);
+        let Some(file) = self.file.upgrade() else {
+            return; // the segment was closed: Failed
+        };
+        let r = read_direct(&file, self.start, (self.end - self.start) as usize);
+        *lock(&self.load) = match r {
             Ok(b) => Load::Ready(b),
             Err(e) => {
                 tracing::debug!(error = %e, "direct read failed; fetches read through the page cache");
                 Load::Failed(e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()))
             }
         };
-        self.loaded.notify_all();
     }
+}
+
+/// What [`Prefetcher::insert`] did.
+enum Inserted {
+    New(Arc<Chunk>),
+    /// A buffer covering the range asked about was there already.
+    Exists(Arc<Chunk>),
+    /// Over budget, or the log was truncated since the plan.
+    No,
 }
 
 /// One log's read-ahead buffers.
@@ -246,35 +285,37 @@ impl Prefetcher {
             return None;
         }
         let need_end = want.limit.min(want.start + want.need.max(1));
-        let found = {
-            let chunks = lock(&self.chunks);
-            chunks
-                .iter()
-                .filter(|c| {
-                    Arc::ptr_eq(&c.file, want.file) && c.start <= want.start && need_end <= c.end
-                })
-                .max_by_key(|c| c.end)
-                .cloned()
-        };
+        let found = self.covering(want.file, want.start, need_end);
         let chunk = match found {
             Some(c) => c,
             None => {
-                if is_cached(want.file, want.start) {
+                // Cached at both ends: recent appends for a consumer near the tail. The first
+                // byte alone says little: the kernel's readahead after a page-cache read caches
+                // the start of the next range and not the rest.
+                let last = want.limit.min(want.start + want.span.max(1)) - 1;
+                if is_cached(want.file, want.start) && is_cached(want.file, last) {
                     return None;
                 }
                 let from = floor(want.start);
                 let to = want
                     .limit
                     .min(ceil(want.start + want.span.max(want.need) + ra as u64));
-                let c = self.insert(want.file, from, to, want.generation)?;
-                c.fill();
-                c
+                let cover = (want.start, need_end);
+                match self.insert(want.file, from, to, want.start, want.generation, cover) {
+                    Inserted::New(c) => {
+                        c.fill();
+                        c
+                    }
+                    // Another fetch at the same place got there first: share its read.
+                    Inserted::Exists(c) => c,
+                    Inserted::No => return None,
+                }
             }
         };
         chunk.touch();
         // Buffers this consumer has read past go (another consumer behind it reads them again
         // if it needs them).
-        lock(&self.chunks).retain(|c| !(Arc::ptr_eq(&c.file, want.file) && c.end <= want.start));
+        lock(&self.chunks).retain(|c| !(c.is(want.file) && c.end <= want.start));
         let Some(bytes) = chunk.bytes() else {
             if chunk.refused() {
                 self.refused.store(true, Ordering::Relaxed);
@@ -290,27 +331,53 @@ impl Prefetcher {
             lock(&self.chunks).retain(|c| !Arc::ptr_eq(c, &chunk));
             return None;
         }
-        let bytes = bytes.slice(skip..usable);
-        self.read_ahead(&chunk, want, &bytes, ra);
-        Some(bytes)
+        self.read_ahead(&chunk, want, ra);
+        Some(bytes.slice(skip..usable))
     }
 
-    /// A new pending buffer for `[from, to)` of `file`, if the budget allows; buffers it
-    /// contains, and the oldest beyond the log's share, are dropped.
-    fn insert(&self, file: &Arc<File>, from: u64, to: u64, generation: u64) -> Option<Arc<Chunk>> {
+    /// The buffer of `file` holding `[from, to)` that reaches furthest, read or being read.
+    fn covering(&self, file: &Arc<File>, from: u64, to: u64) -> Option<Arc<Chunk>> {
+        lock(&self.chunks)
+            .iter()
+            .filter(|c| c.is(file) && c.start <= from && to <= c.end)
+            .max_by_key(|c| c.end)
+            .cloned()
+    }
+
+    /// A new pending buffer for `[from, to)` of `file` (`batch_at` a batch boundary in it),
+    /// unless one holding `cover` is there already or the budget does not allow it. Buffers
+    /// it contains, and the oldest beyond the log's share, are dropped.
+    fn insert(
+        &self,
+        file: &Arc<File>,
+        from: u64,
+        to: u64,
+        batch_at: u64,
+        generation: u64,
+        cover: (u64, u64),
+    ) -> Inserted {
         let len = (to - from) as usize;
         let mut chunks = lock(&self.chunks);
         if self.generation() != generation {
-            return None;
+            return Inserted::No;
         }
-        chunks.retain(|c| !(Arc::ptr_eq(&c.file, file) && from <= c.start && c.end <= to));
+        if let Some(c) = chunks
+            .iter()
+            .find(|c| c.is(file) && c.start <= cover.0 && cover.1 <= c.end)
+        {
+            return Inserted::Exists(Arc::clone(c));
+        }
+        chunks.retain(|c| !(c.is(file) && from <= c.start && c.end <= to));
         while chunks.len() >= CHUNKS_PER_LOG {
             chunks.pop_front();
         }
-        let memory = Reservation::take(ceil(len as u64) as usize + BLOCK)?;
+        let Some(memory) = Reservation::take(ceil(len as u64) as usize + BLOCK) else {
+            return Inserted::No;
+        };
         let chunk = Arc::new(Chunk {
-            file: Arc::clone(file),
+            file: Arc::downgrade(file),
             start: from,
+            batch_at,
             end: to,
             load: Mutex::new(Load::Pending),
             loaded: Condvar::new(),
@@ -318,37 +385,62 @@ impl Prefetcher {
             _memory: memory,
         });
         chunks.push_back(Arc::clone(&chunk));
-        Some(chunk)
+        Inserted::New(chunk)
     }
 
-    /// While a consumer reads from `chunk` (`from_start` holds its bytes from the consumer's
-    /// position, a batch boundary), reads the range after it on a background thread, unless
-    /// that is done or under way: the disk reads one buffer ahead of the consumer and is never
-    /// idle while the consumer keeps up. The next buffer starts at the
-    /// block of the last batch that does not end inside this one, so every batch lies whole in
-    /// one buffer.
-    fn read_ahead(self: &Arc<Self>, chunk: &Chunk, want: &Want<'_>, from_start: &[u8], ra: usize) {
-        if chunk.end >= want.limit {
+    /// Keeps the disk ahead of a consumer reading from `chunk` at `want.start`: when the last
+    /// buffer of the run it reads (this one, or ones read ahead of it) ends within three of its
+    /// fetches, the range after that buffer is read on a background thread. So a consumer
+    /// whose fetches are small reads one buffer while the next is read, and one whose fetches
+    /// are as large as a buffer still finds the next one read or under way. A new buffer
+    /// starts at the block of the last batch that does not end inside the one before it, so
+    /// every batch lies whole in one buffer.
+    fn read_ahead(self: &Arc<Self>, chunk: &Arc<Chunk>, want: &Want<'_>, ra: usize) {
+        let last = {
+            let chunks = lock(&self.chunks);
+            let mut last = Arc::clone(chunk);
+            while let Some(c) = chunks
+                .iter()
+                .filter(|c| c.is(want.file) && c.start <= last.end && c.end > last.end)
+                .max_by_key(|c| c.end)
+            {
+                last = Arc::clone(c);
+            }
+            last
+        };
+        if last.end >= want.limit
+            || (!Arc::ptr_eq(&last, chunk) && want.start + 3 * want.span < last.end)
+        {
             return;
         }
-        let next = floor(want.start + last_batch_start(from_start) as u64);
-        if next <= chunk.start {
+        // Still being read: a later fetch carries on from it.
+        let Some(bytes) = last.ready() else {
             return;
-        }
-        let have_next = lock(&self.chunks)
-            .iter()
-            .any(|c| Arc::ptr_eq(&c.file, want.file) && c.start <= next && chunk.end < c.end);
-        if have_next {
+        };
+        let Some(whole) = bytes.get((last.batch_at - last.start) as usize..) else {
             return;
+        };
+        let batch_at = last.batch_at + last_batch_start(whole) as u64;
+        let next = floor(batch_at);
+        if next <= last.start {
+            return; // one batch larger than the buffer: fetches read it themselves
         }
         if IN_FLIGHT.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
             IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
             return;
         }
+        struct InFlight;
+        impl Drop for InFlight {
+            fn drop(&mut self) {
+                IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let in_flight = InFlight;
         // As far ahead as the consumer fetches at a time, at least.
-        let to = want.limit.min(ceil(chunk.end + (ra as u64).max(want.span)));
-        let Some(c) = self.insert(want.file, next, to, want.generation) else {
-            IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+        let to = want.limit.min(ceil(last.end + (ra as u64).max(want.span)));
+        let cover = (batch_at, last.end + 1);
+        let Inserted::New(c) = self.insert(want.file, next, to, batch_at, want.generation, cover)
+        else {
             return;
         };
         let spawned = std::thread::Builder::new()
@@ -356,12 +448,12 @@ impl Prefetcher {
             .spawn({
                 let c = Arc::clone(&c);
                 move || {
+                    let _in_flight = in_flight;
                     c.fill();
-                    IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
                 }
             });
         if spawned.is_err() {
-            IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+            // The closure, and the in-flight count with it, is dropped already.
             c.fill();
         }
     }
@@ -452,9 +544,16 @@ mod tests {
 
     #[test]
     fn cold_ranges_are_served_and_read_ahead() {
+        // Fetches smaller than the read-ahead, and ones larger (buffers chained two ahead).
+        for span in [1 << 20, 3 << 20] {
+            serve_cold_file(span);
+        }
+    }
+
+    fn serve_cold_file(span: u64) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seg");
-        let data: Vec<u8> = (0..(6 << 20)).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..(24 << 20)).map(|i| (i % 251) as u8).collect();
         std::fs::File::create(&path)
             .unwrap()
             .write_all(&data)
@@ -472,12 +571,12 @@ mod tests {
                 start: pos,
                 need: 1,
                 limit,
-                span: 1 << 20,
+                span,
                 generation: p.generation(),
             };
             let Some(bytes) = p.bytes_from(&want) else {
                 // Cached already (the page cache may hold what a test run wrote).
-                pos += 1 << 20;
+                pos += span;
                 continue;
             };
             buffers += 1;
@@ -487,7 +586,7 @@ mod tests {
                 "served past the visible end"
             );
             assert_eq!(&bytes[..], &data[pos as usize..pos as usize + bytes.len()]);
-            pos += (bytes.len() as u64).min(1 << 20);
+            pos += (bytes.len() as u64).min(span);
             while p.loading() {
                 std::thread::yield_now();
             }

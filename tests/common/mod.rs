@@ -217,3 +217,50 @@ impl Raw {
         matches!(self.stream.read(&mut b), Ok(0) | Err(_))
     }
 }
+
+/// A sessionless Fetch (v11) of one partition from `offset`.
+pub(crate) fn fetch_request(
+    topic: &str,
+    offset: i64,
+    partition_max: i32,
+    min_bytes: i32,
+    max_wait_ms: i32,
+) -> kafka_protocol::messages::FetchRequest {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    kafka_protocol::messages::FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(min_bytes)
+        .with_max_bytes(partition_max.max(min_bytes))
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(kafka_protocol::messages::TopicName(StrBytes::from_string(
+                    topic.to_string(),
+                )))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(offset)
+                        .with_partition_max_bytes(partition_max),
+                ]),
+        ])
+}
+
+/// Records and the next offset after the whole batches in `bytes` (-1 if none is whole): a
+/// fetch may end in a cut batch.
+pub(crate) fn count_records(mut bytes: &[u8]) -> (usize, i64) {
+    let (mut n, mut next) = (0, -1);
+    while bytes.len() >= 61 {
+        let base = i64::from_be_bytes(bytes[0..8].try_into().unwrap());
+        let size = 12 + i32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+        if size > bytes.len() {
+            break;
+        }
+        let delta = i32::from_be_bytes(bytes[23..27].try_into().unwrap());
+        n += i32::from_be_bytes(bytes[57..61].try_into().unwrap()) as usize;
+        next = base + i64::from(delta) + 1;
+        bytes = &bytes[size..];
+    }
+    (n, next)
+}
