@@ -8,8 +8,6 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use bytes::Bytes;
-
 /// Alignment of direct I/O: file offset, length and memory. 4 KiB satisfies every logical
 /// block size Linux disks and file systems use.
 pub(crate) const BLOCK: usize = 4096;
@@ -67,12 +65,6 @@ impl AlignedBuf {
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.buf[self.skip..self.skip + self.len]
     }
-
-    /// The first `used` bytes of the window as `Bytes` that keep the buffer until dropped.
-    pub(crate) fn into_bytes(self, used: usize) -> Bytes {
-        let used = used.min(self.len);
-        Bytes::from_owner(self).slice(..used)
-    }
 }
 
 impl AsRef<[u8]> for AlignedBuf {
@@ -105,6 +97,8 @@ pub fn kept_bytes() -> usize {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use bytes::Bytes;
+
     use super::*;
 
     #[test]
@@ -114,7 +108,7 @@ mod tests {
         assert_eq!(a.as_mut_slice().len(), 3 * BLOCK);
         a.as_mut_slice().fill(9);
         let ptr = a.buf.as_ptr();
-        let bytes = a.into_bytes(5000);
+        let bytes = Bytes::from_owner(a).slice(..5000);
         assert_eq!(bytes.len(), 5000);
         assert!(bytes.iter().all(|&b| b == 9));
         let part = bytes.slice(100..200);

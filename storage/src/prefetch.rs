@@ -144,7 +144,9 @@ struct Chunk {
     load: Mutex<Load>,
     loaded: Condvar,
     last_used: Mutex<Instant>,
-    _memory: Reservation,
+    /// The buffer's share of the budget, until the read moves it into the bytes read: the
+    /// memory stays counted while any response still holds a slice of them.
+    memory: Mutex<Option<Reservation>>,
 }
 
 impl Chunk {
@@ -206,7 +208,8 @@ impl Chunk {
         let Some(file) = self.file.upgrade() else {
             return; // the segment was closed: Failed
         };
-        let r = read_direct(&file, self.start, (self.end - self.start) as usize);
+        let memory = lock(&self.memory).take();
+        let r = read_direct(&file, self.start, (self.end - self.start) as usize, memory);
         *lock(&self.load) = match r {
             Ok(b) => Load::Ready(b),
             Err(e) => {
@@ -382,7 +385,7 @@ impl Prefetcher {
             load: Mutex::new(Load::Pending),
             loaded: Condvar::new(),
             last_used: Mutex::new(Instant::now()),
-            _memory: memory,
+            memory: Mutex::new(Some(memory)),
         });
         chunks.push_back(Arc::clone(&chunk));
         Inserted::New(chunk)
@@ -506,10 +509,28 @@ fn is_cached(file: &File, pos: u64) -> bool {
     .is_ok()
 }
 
+/// Bytes read ahead, counted against the budget until the last slice of them is dropped.
+struct Budgeted {
+    buf: AlignedBuf,
+    len: usize,
+    _memory: Option<Reservation>,
+}
+
+impl AsRef<[u8]> for Budgeted {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf.as_ref()[..self.len]
+    }
+}
+
 /// Reads `[from, from + len)` of `file` (`from` on a block boundary) through an `O_DIRECT`
 /// descriptor of the same open file (reopened through `/proc/self/fd`, so a segment renamed or
 /// replaced meanwhile is still the one read). Stops early at the end of the file.
-fn read_direct(file: &File, from: u64, len: usize) -> io::Result<Bytes> {
+fn read_direct(
+    file: &File,
+    from: u64,
+    len: usize,
+    memory: Option<Reservation>,
+) -> io::Result<Bytes> {
     let fd = rustix::fs::open(
         format!("/proc/self/fd/{}", file.as_raw_fd()),
         OFlags::RDONLY | OFlags::DIRECT | OFlags::CLOEXEC,
@@ -531,7 +552,11 @@ fn read_direct(file: &File, from: u64, len: usize) -> io::Result<Bytes> {
             break;
         }
     }
-    Ok(buf.into_bytes(got.min(len)))
+    Ok(Bytes::from_owner(Budgeted {
+        buf,
+        len: got.min(len),
+        _memory: memory,
+    }))
 }
 
 #[cfg(test)]
