@@ -890,8 +890,10 @@ impl Log {
         report.segments_deleted += 1;
         report.bytes_deleted += seg.size;
         seg.delete_files();
-        // Buffers of the deleted file would keep its disk space.
-        self.prefetch.clear();
+        drop(seg);
+        // The deleted file's buffers go (no plan can match them: they name its handle, which
+        // a new file never shares); other segments' buffers stay with their consumers.
+        self.prefetch.forget_closed();
         let next_base = self
             .segments
             .keys()

@@ -15,7 +15,9 @@
 //! that are cached, fetches go through the page cache as before. A buffer holds only bytes
 //! below the visible end at the time it was read (bytes below it never change, except by a
 //! truncation, which drops the log's buffers), and is dropped when its consumer moves on, when
-//! the log has more than a few, or by [`sweep`] when it has gone unused for a while.
+//! the log has more than a few, when its segment is deleted, or by [`sweep`] when it has gone
+//! unused for a while. Cold and warm re-reads alike come from disk through these buffers: the
+//! page cache serves only ranges cached at both ends (a consumer near the tail).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -268,6 +270,11 @@ impl Prefetcher {
         let mut chunks = lock(&self.chunks);
         self.generation.fetch_add(1, Ordering::AcqRel);
         chunks.clear();
+    }
+
+    /// Drops the buffers of files no longer open (a segment deleted by retention).
+    pub(crate) fn forget_closed(&self) {
+        lock(&self.chunks).retain(|c| c.file.strong_count() > 0);
     }
 
     /// The generation a plan records under the log lock (see [`Want::generation`]).
