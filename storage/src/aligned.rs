@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 pub(crate) const BLOCK: usize = 4096;
 
 /// Most bytes the pool keeps unused: a read-ahead buffer or two and a few append buffers.
-const KEEP_MAX_BYTES: usize = 24 << 20;
+const KEEP_MAX_BYTES: usize = 16 << 20;
 /// Larger buffers are freed after use rather than kept.
 const KEEP_MAX_ONE: usize = 16 << 20;
 
@@ -21,6 +21,11 @@ static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 fn pool() -> MutexGuard<'static, Vec<Vec<u8>>> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The memory an [`AlignedBuf`] of `len` bytes holds (room to align it included).
+pub(crate) fn size_for(len: usize) -> usize {
+    class(len + BLOCK)
 }
 
 /// The allocation size for `need` bytes: a power of two up to 1 MiB, whole mebibytes above,
@@ -47,17 +52,16 @@ impl AlignedBuf {
     /// A window of `len` bytes (a multiple of [`BLOCK`] for direct I/O) at a block-aligned
     /// address. Its contents are whatever the buffer last held.
     pub(crate) fn take(len: usize) -> AlignedBuf {
-        let need = len + BLOCK;
+        let size = size_for(len);
+        // Only a buffer of exactly this size is reused: what a caller takes is what it may
+        // count (the read-ahead budget), whatever the pool holds.
         let reused = {
             let mut p = pool();
             p.iter()
-                .enumerate()
-                .filter(|(_, b)| b.len() >= need)
-                .min_by_key(|(_, b)| b.len())
-                .map(|(i, _)| i)
+                .position(|b| b.len() == size)
                 .map(|i| p.swap_remove(i))
         };
-        let buf = reused.unwrap_or_else(|| vec![0; class(need)]);
+        let buf = reused.unwrap_or_else(|| vec![0; size]);
         let skip = buf.as_ptr().align_offset(BLOCK);
         AlignedBuf { buf, skip, len }
     }
@@ -80,11 +84,13 @@ impl Drop for AlignedBuf {
         if size == 0 || size > KEEP_MAX_ONE {
             return;
         }
+        // The newest buffer stays, the oldest go: sizes in use now are what will be asked for.
         let mut p = pool();
-        let kept: usize = p.iter().map(Vec::len).sum();
-        if kept + size <= KEEP_MAX_BYTES {
-            p.push(buf);
+        let mut kept: usize = p.iter().map(Vec::len).sum();
+        while kept + size > KEEP_MAX_BYTES && !p.is_empty() {
+            kept -= p.remove(0).len();
         }
+        p.push(buf);
     }
 }
 
@@ -103,9 +109,12 @@ mod tests {
 
     #[test]
     fn windows_are_aligned_and_buffers_reused() {
-        let mut a = AlignedBuf::take(3 * BLOCK);
+        // A size no other test asks for (128 KiB), so a parallel test cannot take it.
+        let len = (100 << 10) + 5;
+        let mut a = AlignedBuf::take(len);
         assert_eq!(a.as_mut_slice().as_ptr() as usize % BLOCK, 0);
-        assert_eq!(a.as_mut_slice().len(), 3 * BLOCK);
+        assert_eq!(a.as_mut_slice().len(), len);
+        assert_eq!(a.buf.len(), 128 << 10);
         a.as_mut_slice().fill(9);
         let ptr = a.buf.as_ptr();
         let bytes = Bytes::from_owner(a).slice(..5000);
@@ -113,18 +122,15 @@ mod tests {
         assert!(bytes.iter().all(|&b| b == 9));
         let part = bytes.slice(100..200);
         drop(bytes);
+        let other = AlignedBuf::take(len);
+        assert_ne!(other.buf.as_ptr(), ptr, "a slice still holds it");
         drop(part);
-        // Another test may race for the pool; take until this buffer comes back or the pool
-        // has none of its size.
-        let mut again = Vec::new();
-        loop {
-            let b = AlignedBuf::take(2 * BLOCK);
-            if b.buf.as_ptr() == ptr {
-                break;
-            }
-            assert!(again.len() < 64, "the dropped buffer was not kept");
-            again.push(b);
-        }
+        assert_eq!(
+            AlignedBuf::take(len - 7).buf.as_ptr(),
+            ptr,
+            "the buffer is reused"
+        );
+        drop(other);
     }
 
     #[test]
@@ -132,5 +138,6 @@ mod tests {
         assert_eq!(class(5000), 8192);
         assert_eq!(class(1 << 20), 1 << 20);
         assert_eq!(class((5 << 20) + 1), 6 << 20);
+        assert_eq!(size_for(4 << 20), 5 << 20);
     }
 }

@@ -891,8 +891,9 @@ impl Log {
         report.bytes_deleted += seg.size;
         seg.delete_files();
         drop(seg);
-        // The deleted file's buffers go (no plan can match them: they name its handle, which
-        // a new file never shares); other segments' buffers stay with their consumers.
+        // The deleted file's buffers go (a new file never shares their handle, so no fetch
+        // is served from them; one still being sent holds the handle, and its buffers go at
+        // the next insert or sweep); other segments' buffers stay with their consumers.
         self.prefetch.forget_closed();
         let next_base = self
             .segments

@@ -143,6 +143,9 @@ struct Chunk {
     batch_at: u64,
     /// Bytes from `start` that may be served: never past the visible end when it was read.
     end: u64,
+    /// `end` is the visible end when the buffer was planned, not the buffer's size: later
+    /// appends may lie past it.
+    at_limit: bool,
     load: Mutex<Load>,
     loaded: Condvar,
     last_used: Mutex<Instant>,
@@ -295,7 +298,7 @@ impl Prefetcher {
             return None;
         }
         let need_end = want.limit.min(want.start + want.need.max(1));
-        let found = self.covering(want.file, want.start, need_end);
+        let found = self.covering(want, need_end);
         let chunk = match found {
             Some(c) => c,
             None => {
@@ -311,7 +314,15 @@ impl Prefetcher {
                     .limit
                     .min(ceil(want.start + want.span.max(want.need) + ra as u64));
                 let cover = (want.start, need_end);
-                match self.insert(want.file, from, to, want.start, want.generation, cover) {
+                match self.insert(
+                    want.file,
+                    from,
+                    to,
+                    want.start,
+                    want.limit,
+                    want.generation,
+                    cover,
+                ) {
                     Inserted::New(c) => {
                         c.fill();
                         c
@@ -345,11 +356,17 @@ impl Prefetcher {
         Some(bytes.slice(skip..usable))
     }
 
-    /// The buffer of `file` holding `[from, to)` that reaches furthest, read or being read.
-    fn covering(&self, file: &Arc<File>, from: u64, to: u64) -> Option<Arc<Chunk>> {
+    /// The buffer of `want.file` holding `[want.start, to)` that reaches furthest, read or
+    /// being read. A buffer that stops at an earlier visible end, short of what the fetch may
+    /// return, does not count: appends since then would be hidden behind it (a fetch waiting
+    /// for `min_bytes` would be answered with the old bytes again and again).
+    fn covering(&self, want: &Want<'_>, to: u64) -> Option<Arc<Chunk>> {
+        let stale = |c: &Chunk| {
+            c.at_limit && c.end < want.limit && c.end < want.start.saturating_add(want.span)
+        };
         lock(&self.chunks)
             .iter()
-            .filter(|c| c.is(file) && c.start <= from && to <= c.end)
+            .filter(|c| c.is(want.file) && c.start <= want.start && to <= c.end && !stale(c))
             .max_by_key(|c| c.end)
             .cloned()
     }
@@ -363,6 +380,7 @@ impl Prefetcher {
         from: u64,
         to: u64,
         batch_at: u64,
+        limit: u64,
         generation: u64,
         cover: (u64, u64),
     ) -> Inserted {
@@ -371,17 +389,20 @@ impl Prefetcher {
         if self.generation() != generation {
             return Inserted::No;
         }
-        if let Some(c) = chunks
-            .iter()
-            .find(|c| c.is(file) && c.start <= cover.0 && cover.1 <= c.end)
-        {
+        // One stopping at an older visible end is no substitute (see `covering`).
+        if let Some(c) = chunks.iter().find(|c| {
+            c.is(file) && c.start <= cover.0 && cover.1 <= c.end && !(c.at_limit && c.end < limit)
+        }) {
             return Inserted::Exists(Arc::clone(c));
         }
-        chunks.retain(|c| !(c.is(file) && from <= c.start && c.end <= to));
+        chunks.retain(|c| {
+            !(c.is(file) && from <= c.start && c.end <= to) && c.file.strong_count() > 0
+        });
         while chunks.len() >= CHUNKS_PER_LOG {
             chunks.pop_front();
         }
-        let Some(memory) = Reservation::take(ceil(len as u64) as usize + BLOCK) else {
+        let Some(memory) = Reservation::take(crate::aligned::size_for(ceil(len as u64) as usize))
+        else {
             return Inserted::No;
         };
         let chunk = Arc::new(Chunk {
@@ -389,6 +410,7 @@ impl Prefetcher {
             start: from,
             batch_at,
             end: to,
+            at_limit: to == limit,
             load: Mutex::new(Load::Pending),
             loaded: Condvar::new(),
             last_used: Mutex::new(Instant::now()),
@@ -449,8 +471,15 @@ impl Prefetcher {
         // As far ahead as the consumer fetches at a time, at least.
         let to = want.limit.min(ceil(last.end + (ra as u64).max(want.span)));
         let cover = (batch_at, last.end + 1);
-        let Inserted::New(c) = self.insert(want.file, next, to, batch_at, want.generation, cover)
-        else {
+        let Inserted::New(c) = self.insert(
+            want.file,
+            next,
+            to,
+            batch_at,
+            want.limit,
+            want.generation,
+            cover,
+        ) else {
             return;
         };
         let spawned = std::thread::Builder::new()

@@ -408,3 +408,33 @@ fn direct_writes_read_back_and_recover() {
     let log = open(dir.path(), cfg, true, 0);
     assert_eq!(read_all(&log), want);
 }
+
+/// A read of direct-written batches at the tail is served from a read-ahead buffer that stops
+/// at the visible end; a read after more appends returns them too, not the old buffer's bytes
+/// again (a fetch waiting for `min_bytes` would otherwise get only what it had).
+#[test]
+fn a_read_after_appends_is_not_cut_at_an_old_read_ahead_buffer() {
+    pilgrimage_storage::direct::set_min_bytes(64 * 1024);
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), true, 0);
+    let served = pilgrimage_storage::prefetch::served_bytes();
+    log.append(&batch(10, 0, 10_000), 0, 0).unwrap();
+    let first = log
+        .read(0, 1 << 20, log.end(), true)
+        .unwrap()
+        .execute()
+        .unwrap();
+    assert_eq!(Batches::new(&first).count(), 1);
+    assert!(
+        pilgrimage_storage::prefetch::served_bytes() > served,
+        "the first read came from a read-ahead buffer"
+    );
+    log.append(&batch(10, 10, 10_000), 0, 0).unwrap();
+    let both = log
+        .read(0, 1 << 20, log.end(), true)
+        .unwrap()
+        .execute()
+        .unwrap();
+    assert_eq!(Batches::new(&both).count(), 2, "the second batch is hidden");
+    assert_eq!(read_all(&log), vec![(0, 9), (10, 19)]);
+}
