@@ -314,15 +314,7 @@ impl Prefetcher {
                     .limit
                     .min(ceil(want.start + want.span.max(want.need) + ra as u64));
                 let cover = (want.start, need_end);
-                match self.insert(
-                    want.file,
-                    from,
-                    to,
-                    want.start,
-                    want.limit,
-                    want.generation,
-                    cover,
-                ) {
+                match self.insert(want, (from, to), want.start, cover) {
                     Inserted::New(c) => {
                         c.fill();
                         c
@@ -371,19 +363,17 @@ impl Prefetcher {
             .cloned()
     }
 
-    /// A new pending buffer for `[from, to)` of `file` (`batch_at` a batch boundary in it),
-    /// unless one holding `cover` is there already or the budget does not allow it. Buffers
-    /// it contains, and the oldest beyond the log's share, are dropped.
+    /// A new pending buffer for `[from, to)` of `want.file` (`batch_at` a batch boundary in
+    /// it), unless one holding `cover` is there already or the budget does not allow it.
+    /// Buffers it contains, and the oldest beyond the log's share, are dropped.
     fn insert(
         &self,
-        file: &Arc<File>,
-        from: u64,
-        to: u64,
+        want: &Want<'_>,
+        (from, to): (u64, u64),
         batch_at: u64,
-        limit: u64,
-        generation: u64,
         cover: (u64, u64),
     ) -> Inserted {
+        let (file, limit, generation) = (want.file, want.limit, want.generation);
         let len = (to - from) as usize;
         let mut chunks = lock(&self.chunks);
         if self.generation() != generation {
@@ -471,15 +461,7 @@ impl Prefetcher {
         // As far ahead as the consumer fetches at a time, at least.
         let to = want.limit.min(ceil(last.end + (ra as u64).max(want.span)));
         let cover = (batch_at, last.end + 1);
-        let Inserted::New(c) = self.insert(
-            want.file,
-            next,
-            to,
-            batch_at,
-            want.limit,
-            want.generation,
-            cover,
-        ) else {
+        let Inserted::New(c) = self.insert(want, (next, to), batch_at, cover) else {
             return;
         };
         let spawned = std::thread::Builder::new()
