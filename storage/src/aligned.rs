@@ -14,6 +14,10 @@ pub(crate) const BLOCK: usize = 4096;
 
 /// Most bytes the pool keeps unused: a read-ahead buffer or two and a few append buffers.
 const KEEP_MAX_BYTES: usize = 16 << 20;
+/// What the pool may keep whatever the read-ahead budget: a few append buffers. Beyond it,
+/// kept buffers count against the read-ahead budget (`fetch.read.ahead.memory.bytes`), so
+/// that budget bounds the memory of direct I/O as a whole.
+const KEEP_ALWAYS_BYTES: usize = 4 << 20;
 /// Larger buffers are freed after use rather than kept.
 const KEEP_MAX_ONE: usize = 16 << 20;
 
@@ -84,13 +88,30 @@ impl Drop for AlignedBuf {
         if size == 0 || size > KEEP_MAX_ONE {
             return;
         }
+        let cap = KEEP_MAX_BYTES.min(KEEP_ALWAYS_BYTES.max(crate::prefetch::unreserved()));
+        if size > cap {
+            return;
+        }
         // The newest buffer stays, the oldest go: sizes in use now are what will be asked for.
         let mut p = pool();
         let mut kept: usize = p.iter().map(Vec::len).sum();
-        while kept + size > KEEP_MAX_BYTES && !p.is_empty() {
+        while kept + size > cap && !p.is_empty() {
             kept -= p.remove(0).len();
         }
         p.push(buf);
+    }
+}
+
+/// Frees kept buffers, oldest first, until `bytes` are freed or none is left beyond what the
+/// pool keeps whatever the budget: the read-ahead budget needs the room.
+pub(crate) fn trim(bytes: usize) {
+    let mut p = pool();
+    let mut kept: usize = p.iter().map(Vec::len).sum();
+    let mut freed = 0;
+    while freed < bytes && kept > KEEP_ALWAYS_BYTES && !p.is_empty() {
+        let n = p.remove(0).len();
+        kept -= n;
+        freed += n;
     }
 }
 

@@ -103,9 +103,22 @@ pub fn sweep(idle: Duration) {
 #[derive(Debug)]
 struct Reservation(usize);
 
+/// Budget not reserved by read-ahead buffers: what the aligned pool may keep in all.
+pub(crate) fn unreserved() -> usize {
+    MEMORY_MAX
+        .load(Ordering::Relaxed)
+        .saturating_sub(MEMORY_USED.load(Ordering::Relaxed))
+}
+
 impl Reservation {
     fn take(n: usize) -> Option<Reservation> {
         let max = MEMORY_MAX.load(Ordering::Relaxed);
+        // Unused buffers the aligned pool keeps share the budget: free them for a read.
+        let over = (MEMORY_USED.load(Ordering::Relaxed) + n + crate::aligned::kept_bytes())
+            .saturating_sub(max);
+        if over > 0 {
+            crate::aligned::trim(over);
+        }
         MEMORY_USED
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 (used + n <= max).then_some(used + n)
