@@ -227,9 +227,6 @@ impl Log {
     /// Swaps cleaned groups in for the segments they replace (see the module doc). A group
     /// whose segments changed meanwhile (retention, truncation) is discarded.
     pub fn install_cleaned(&mut self, cleaned: Cleaned) -> Result<usize, StorageError> {
-        // Buffers of replaced segments would keep their disk space (they are never served
-        // again: the cleaned segments are other files).
-        self.prefetch.clear();
         let mut installed = 0;
         let mut min_horizon: Option<i64> = None;
         for g in cleaned.groups {
@@ -288,6 +285,9 @@ impl Log {
         }
         self.first_dirty = self.first_dirty.max(cleaned.next_first_dirty);
         self.earliest_delete_horizon = min_horizon;
+        // Read-ahead buffers of the replaced segments go; the cleaned ones are other files,
+        // which no buffer names.
+        self.prefetch.forget_closed();
         Ok(installed)
     }
 }

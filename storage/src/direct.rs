@@ -103,7 +103,6 @@ impl TailBlock {
             self.bytes = None;
         }
         if self.bytes.is_none() {
-            let in_block = (end % BLOCK as u64) as usize;
             let mut b = vec![0; in_block];
             file.read_exact_at(&mut b, end - in_block as u64)?;
             self.bytes = Some(b);

@@ -34,6 +34,7 @@ use rustix::fs::{Mode, OFlags};
 use crate::aligned::AlignedBuf;
 
 use crate::direct::BLOCK;
+use crate::read::is_cached;
 
 /// Bytes read past a fetch's range unless [`configure`] says otherwise.
 pub const DEFAULT_READ_AHEAD_BYTES: usize = 4 << 20;
@@ -99,16 +100,16 @@ pub fn sweep(idle: Duration) {
     }
 }
 
-/// Memory taken from the budget, given back when dropped.
-#[derive(Debug)]
-struct Reservation(usize);
-
 /// Budget not reserved by read-ahead buffers: what the aligned pool may keep in all.
 pub(crate) fn unreserved() -> usize {
     MEMORY_MAX
         .load(Ordering::Relaxed)
         .saturating_sub(MEMORY_USED.load(Ordering::Relaxed))
 }
+
+/// Memory taken from the budget, given back when dropped.
+#[derive(Debug)]
+struct Reservation(usize);
 
 impl Reservation {
     fn take(n: usize) -> Option<Reservation> {
@@ -288,7 +289,8 @@ impl Prefetcher {
         chunks.clear();
     }
 
-    /// Drops the buffers of files no longer open (a segment deleted by retention).
+    /// Drops the buffers of files no longer open (segments deleted by retention or replaced
+    /// by compaction).
     pub(crate) fn forget_closed(&self) {
         lock(&self.chunks).retain(|c| c.file.strong_count() > 0);
     }
@@ -525,19 +527,6 @@ fn last_batch_start(bytes: &[u8]) -> usize {
         at += size;
     }
     at
-}
-
-/// Whether the byte at `pos` is in the page cache: a one-byte read that may not wait for the
-/// disk.
-fn is_cached(file: &File, pos: u64) -> bool {
-    let mut byte = [0u8; 1];
-    rustix::io::preadv2(
-        file,
-        &mut [io::IoSliceMut::new(&mut byte)],
-        pos,
-        rustix::io::ReadWriteFlags::NOWAIT,
-    )
-    .is_ok()
 }
 
 /// Bytes read ahead, counted against the budget until the last slice of them is dropped.

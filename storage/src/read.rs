@@ -258,14 +258,7 @@ fn read_ahead(file: &File, end: u64, len: usize, probe: u64, limit: u64) {
     if probe >= stop {
         return;
     }
-    let mut byte = [0u8; 1];
-    let cached = rustix::io::preadv2(
-        file,
-        &mut [std::io::IoSliceMut::new(&mut byte)],
-        probe,
-        rustix::io::ReadWriteFlags::NOWAIT,
-    );
-    if cached.is_ok() {
+    if is_cached(file, probe) {
         return;
     }
     // Advice only: a failure leaves the next read to the kernel's own readahead.
@@ -275,6 +268,19 @@ fn read_ahead(file: &File, end: u64, len: usize, probe: u64, limit: u64) {
         std::num::NonZeroU64::new(stop - end),
         rustix::fs::Advice::WillNeed,
     );
+}
+
+/// Whether the byte at `pos` is in the page cache: a one-byte read that may not wait for the
+/// disk (`RWF_NOWAIT`).
+pub(crate) fn is_cached(file: &File, pos: u64) -> bool {
+    let mut byte = [0u8; 1];
+    rustix::io::preadv2(
+        file,
+        &mut [std::io::IoSliceMut::new(&mut byte)],
+        pos,
+        rustix::io::ReadWriteFlags::NOWAIT,
+    )
+    .is_ok()
 }
 
 /// Reads exactly `len` bytes at `pos` into a new buffer, without zero-filling it first (the

@@ -337,7 +337,7 @@ fn read_partition(
         };
         read.map(|(bytes, file, end)| {
             let returned = file.as_ref().map_or(bytes.len(), |f| f.len);
-            more = returned > 0 && returned < max && plan.has_more_after(end);
+            more = returned < max && plan.has_more_after(end);
             (bytes, file, plan.segment_base(), end, marks)
         })
         .map_err(|_| ResponseError::KafkaStorageError)
@@ -366,6 +366,7 @@ fn read_partition(
                     .collect()
             });
             answer.file = file;
+            // Only an answer with records: one emptied above ends the fetch by other means.
             answer.more = more && (!bytes.is_empty() || answer.file.is_some());
             PartitionData::default()
                 .with_partition_index(w.partition)
