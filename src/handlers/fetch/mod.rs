@@ -366,7 +366,8 @@ fn read_partition(
                     .collect()
             });
             answer.file = file;
-            // Only an answer with records: one emptied above ends the fetch by other means.
+            // Only an answer with records counts: one emptied above (retention removed what
+            // was read) has nothing to return.
             answer.more = more && (!bytes.is_empty() || answer.file.is_some());
             PartitionData::default()
                 .with_partition_index(w.partition)
