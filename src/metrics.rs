@@ -106,6 +106,11 @@ impl Metrics {
             pilgrimage_storage::direct::written_bytes(),
         );
         counter(
+            "pilgrimage_log_direct_write_copied_bytes_total",
+            "Of the bytes appended with O_DIRECT, those copied into an aligned buffer first: the request was not received at the batch's offset within a disk block (another producer appended to the partition in between, or the batch was converted).",
+            pilgrimage_storage::direct::copied_bytes(),
+        );
+        counter(
             "pilgrimage_fetch_read_ahead_served_bytes_total",
             "Batch bytes fetches returned from read-ahead buffers read with O_DIRECT (fetch.read.ahead.bytes).",
             pilgrimage_storage::prefetch::served_bytes(),

@@ -3,7 +3,8 @@
 //! consumer reading them back from the start is served from read-ahead buffers read with
 //! O_DIRECT (`fetch.read.ahead.bytes`). Every record comes back identical and in order; small
 //! batches produced in between go through the page cache and read back too. The producer's
-//! requests are read into one reused buffer (`socket.request.buffer.pool.bytes`).
+//! requests are read into one reused buffer (`socket.request.buffer.pool.bytes`), at the
+//! place in it that lets the batch go to disk without a copy.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
@@ -60,6 +61,7 @@ async fn large_batches_round_trip_past_the_page_cache() {
     let bootstrap = node.bootstrap_servers();
     common::create_topic(&bootstrap, "big", 1, &[]).await;
     let written = pilgrimage_storage::direct::written_bytes();
+    let copied = pilgrimage_storage::direct::copied_bytes();
     let served = pilgrimage_storage::prefetch::served_bytes();
     let b = bootstrap.clone();
     tokio::task::spawn_blocking(move || {
@@ -73,6 +75,15 @@ async fn large_batches_round_trip_past_the_page_cache() {
     .expect("produce");
     let direct = pilgrimage_storage::direct::written_bytes() - written;
     assert!(direct > 20_000_000, "only {direct} bytes written directly");
+    // The requests were read into memory at their batch's offset within a disk block, so
+    // the batches went to disk from there; only a misplaced one is copied (the first after
+    // the small batches, whose peek saw the log before the last small append).
+    let copied = pilgrimage_storage::direct::copied_bytes() - copied;
+    eprintln!("{copied} of {direct} direct bytes copied into an aligned buffer first");
+    assert!(
+        copied <= direct / 10,
+        "{copied} of {direct} direct bytes copied into an aligned buffer first"
+    );
     // One producer connection reads its ~1 MB requests into the same kept buffer: a request
     // is released once its batch is appended, even while its response waits for the fsync.
     let (reused, allocated) = node.broker().buffers.counts();

@@ -16,6 +16,8 @@ pub fn frame(data: &[u8]) -> Option<request::CheckedBody> {
     let prefix: [u8; 4] = data.get(..4)?.try_into().ok()?;
     let len = frame::check_len(prefix, frame::FRAME_BYTES_MAX_DEFAULT).ok()?;
     let body = data.get(4..4 + len)?;
+    // The node looks for a produce request's records before it reads the rest of the frame.
+    let _ = crate::placement::first_records(body);
     let mut body = Bytes::copy_from_slice(body);
     let header = RequestHeader::parse(&mut body).ok()?;
     request::check(header.api_key, header.api_version, body).ok()

@@ -25,6 +25,7 @@ pub mod fetch;
 pub mod frame;
 pub mod fuzz;
 pub mod header;
+pub mod placement;
 pub mod request;
 pub mod response;
 pub mod shape;

@@ -309,6 +309,31 @@ fn error_name(e: ResponseError) -> String {
     out
 }
 
+/// Where the frame of a produce request should start in memory, as an offset within a disk
+/// block, for its first partition's batch to lie at the offset within a block it will have in
+/// the segment file: then a direct write sends it to disk from the memory it was received in
+/// (see `pilgrimage_storage::direct`). `head` is the frame's first bytes, read before the
+/// rest. `None` when the batch will not be written directly or its place is not known now.
+pub(crate) fn frame_phase(broker: &Broker, head: &[u8]) -> Option<usize> {
+    use pilgrimage_protocol::placement::{TopicRef, first_records};
+    use pilgrimage_storage::direct::{self, BLOCK};
+    let at = first_records(head)?;
+    let min = direct::min_bytes();
+    if min == 0 || (at.len as u64) < min {
+        return None;
+    }
+    let p = match at.topic {
+        TopicRef::Name(name) => broker.replicas.get(name, at.partition)?,
+        TopicRef::Id(id) => {
+            let image = broker.controller.image();
+            let t = image.topic_by_id(&uuid::Uuid::from_bytes(id))?;
+            broker.replicas.get(&t.name, at.partition)?
+        }
+    };
+    let pos = p.next_append_position(at.len as u64)?;
+    Some((pos as usize % BLOCK + BLOCK - at.offset % BLOCK) % BLOCK)
+}
+
 /// Validates, converts if the topic demands it, and appends one partition's batch. Returns
 /// ((base offset, last offset), log append time, log start offset). A transactional batch that
 /// opens its producer's transaction in this partition is first verified against the

@@ -118,6 +118,15 @@ impl Partition {
         self.leader_epoch.load(Ordering::Relaxed)
     }
 
+    /// Where in its segment a batch of `size` bytes appended now would start (see
+    /// [`Log::next_append_position`]); `None` while another append holds the log, rather
+    /// than wait for it on the connection's reader.
+    pub fn next_append_position(&self, size: u64) -> Option<u64> {
+        self.state
+            .try_lock()
+            .map(|s| s.log.next_append_position(size))
+    }
+
     /// Appends one validated batch from a producer. `sync` asks the flusher for an fsync now
     /// (acks=all).
     pub fn append(&self, batch: &[u8], now_ms: i64, sync: bool) -> Result<AppendInfo, AppendError> {

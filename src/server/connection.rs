@@ -16,11 +16,12 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use pilgrimage_protocol::fetch::Part;
 use pilgrimage_protocol::frame;
 use pilgrimage_protocol::header::RequestHeader;
 use pilgrimage_storage::FileRange;
+use pilgrimage_storage::direct::BLOCK;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -29,6 +30,7 @@ use tracing::{debug, info};
 
 use crate::broker::Broker;
 use crate::handlers::{self, Dispatched, Reply, ReplyFuture};
+use crate::server::buffers;
 use crate::server::memory::Reservation;
 
 /// What a handler learns of the connection it serves.
@@ -91,6 +93,10 @@ pub(crate) async fn serve(
     drop(tx);
     let _ = writer.await;
 }
+
+/// Bytes of a large request read before the rest, to find where a produced batch lies in it:
+/// room for a header, a transactional id and a topic name of the longest lengths Kafka allows.
+const PLACEMENT_PEEK: usize = 1024;
 
 /// Most buffers handed to one `writev` (Linux's `IOV_MAX` is 1024; a fetch has a few per
 /// partition).
@@ -211,10 +217,30 @@ async fn read_loop(
         };
         // Read straight into spare capacity: no zero-filling of a buffer about to be
         // overwritten (a memset of every request's size otherwise). Large bodies reuse a
-        // kept buffer (see `server::buffers`).
-        let mut buf = broker.buffers.take(len);
-        let mut body = (&mut *rd).take(len as u64);
-        while buf.len() < len {
+        // kept buffer (see `server::buffers`), and start at the place in it that puts a
+        // produced batch where a direct write can take it from (`produce::frame_phase`).
+        let (mut buf, skip) = if len >= buffers::POOLED_MIN {
+            let mut head = [0u8; PLACEMENT_PEEK];
+            let n = len.min(PLACEMENT_PEEK);
+            tokio::select! {
+                r = rd.read_exact(&mut head[..n]) => match r {
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("read body: {e}")),
+                },
+                () = close.cancelled() => return Ok(()),
+            }
+            let mut buf = broker.buffers.take(len + BLOCK);
+            let skip = handlers::produce::frame_phase(broker, &head[..n])
+                .map(|phase| (phase + BLOCK - buf.as_ptr() as usize % BLOCK) % BLOCK)
+                .unwrap_or(0);
+            buf.resize(skip, 0);
+            buf.extend_from_slice(&head[..n]);
+            (buf, skip)
+        } else {
+            (broker.buffers.take(len), 0)
+        };
+        let mut body = (&mut *rd).take((len + skip - buf.len()) as u64);
+        while buf.len() < skip + len {
             tokio::select! {
                 r = body.read_buf(&mut buf) => match r {
                     Ok(0) => return Err("read body: connection closed mid-request".into()),
@@ -226,6 +252,7 @@ async fn read_loop(
         }
         broker.metrics.bytes_in.add(4 + len as u64);
         let mut frame = broker.buffers.freeze(buf);
+        frame.advance(skip);
         let peek = RequestHeader::peek(&frame);
         let header = RequestHeader::parse(&mut frame)
             .map_err(|e| format!("bad request header {peek:?}: {e}"))?;

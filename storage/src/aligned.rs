@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 /// Alignment of direct I/O: file offset, length and memory. 4 KiB satisfies every logical
 /// block size Linux disks and file systems use.
-pub(crate) const BLOCK: usize = 4096;
+pub const BLOCK: usize = 4096;
 
 /// Most bytes the pool keeps unused: a read-ahead buffer or two and a few append buffers.
 const KEEP_MAX_BYTES: usize = 16 << 20;

@@ -574,6 +574,16 @@ impl Log {
         Ok(())
     }
 
+    /// Where in its segment a batch of `size` bytes appended now would start: 0 when it would
+    /// fill the active segment (a roll), else the active segment's size. A receiver uses it to
+    /// place the batch in memory at the offset within a block it will have on disk (see
+    /// `direct`); a segment rolled for its age is not foreseen, which costs only that copy.
+    pub fn next_append_position(&self, size: u64) -> u64 {
+        let a = self.active();
+        let full = a.size + size > self.config.segment_bytes || a.size + size > u64::from(u32::MAX);
+        if a.size > 0 && full { 0 } else { a.size }
+    }
+
     /// Plans a read of up to `max_bytes` from `offset`, never past `upper` (the high watermark
     /// or last stable offset, with its position). The plan is executed without the log lock.
     pub fn read(
