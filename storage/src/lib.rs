@@ -46,6 +46,8 @@ mod producer_log;
 pub mod producer_snapshot;
 pub mod producer_state;
 pub mod read;
+mod recovery;
+mod retention;
 mod scan;
 mod segment;
 
