@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
+use pilgrimage_protocol::batch::view::{BatchView, Batches};
 use pilgrimage_storage::{
     AbortedTxn, AppendError, AppendInfo, AppendOrigin, Log, LogPosition, ReadError, ReadPlan,
     StorageError,
@@ -221,6 +222,34 @@ impl Partition {
         tokio::time::timeout(timeout, wait)
             .await
             .unwrap_or(Err(DurableWaitError::TimedOut))
+    }
+
+    /// Calls `f` with each batch of the partition, from its log start to its high watermark,
+    /// in offset order: how a coordinator rebuilds its state at start. Reads 8 MiB at a time
+    /// and stops at a batch that does not parse (nothing after a corrupt batch is trusted).
+    pub fn replay(&self, mut f: impl FnMut(&BatchView<'_>)) -> Result<(), ReadError> {
+        let mut offset = self.watermarks().log_start;
+        loop {
+            let (plan, marks) = self.read(offset, 8 << 20, true, false)?;
+            if offset >= marks.high_watermark {
+                return Ok(());
+            }
+            let bytes = plan.execute()?;
+            let mut progressed = false;
+            for b in Batches::new(&bytes) {
+                let Ok(b) = b else { break };
+                let last = b.header().last_offset();
+                if last < offset {
+                    continue;
+                }
+                offset = last + 1;
+                progressed = true;
+                f(&b);
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
     }
 
     pub fn watermarks(&self) -> Watermarks {

@@ -11,70 +11,47 @@ impl GroupCoordinator {
         for (idx, shard) in self.shards.iter().enumerate() {
             let p = self.log(idx)?;
             let mut s = shard.lock();
-            let mut offset = p.watermarks().log_start;
-            loop {
-                let (plan, marks) = p
-                    .read(offset, 8 << 20, true, false)
-                    .map_err(|_| E::CoordinatorLoadInProgress)?;
-                if offset >= marks.high_watermark {
-                    break;
-                }
-                let bytes = plan.execute().map_err(|_| E::CoordinatorLoadInProgress)?;
-                if bytes.is_empty() {
-                    break;
-                }
-                let mut progressed = false;
-                for b in Batches::new(&bytes) {
-                    let Ok(b) = b else { break };
-                    let h = *b.header();
-                    if h.last_offset() < offset {
-                        continue;
+            p.replay(|b| {
+                let h = *b.header();
+                if h.is_control() {
+                    // A transaction marker: its staged offsets become committed or go.
+                    if h.producer_id >= 0
+                        && let Ok(m) = pilgrimage_protocol::batch::control::parse_marker(b)
+                    {
+                        s.end_txn(h.producer_id, m.commit);
                     }
-                    offset = h.last_offset() + 1;
-                    progressed = true;
-                    if h.is_control() {
-                        // A transaction marker: its staged offsets become committed or go.
-                        if h.producer_id >= 0
-                            && let Ok(m) = pilgrimage_protocol::batch::control::parse_marker(&b)
-                        {
-                            s.end_txn(h.producer_id, m.commit);
-                        }
-                        continue;
-                    }
-                    let txn = (h.is_transactional() && h.producer_id >= 0).then_some(h.producer_id);
-                    let Ok(codec) = h.compression() else { continue };
-                    let Ok(body) = codec::decompress_to_vec(codec, b.records_bytes(), 64 << 20)
-                    else {
+                    return;
+                }
+                let txn = (h.is_transactional() && h.producer_id >= 0).then_some(h.producer_id);
+                let Ok(codec) = h.compression() else { return };
+                let Ok(body) = codec::decompress_to_vec(codec, b.records_bytes(), 64 << 20) else {
+                    return;
+                };
+                for r in RecordIter::new(&body) {
+                    let Ok(r) = r else { break };
+                    let Some(key) = r.key.and_then(Key::decode) else {
                         continue;
                     };
-                    for r in RecordIter::new(&body) {
-                        let Ok(r) = r else { break };
-                        let Some(key) = r.key.and_then(Key::decode) else {
-                            continue;
-                        };
-                        loaded += 1;
-                        if let (
-                            Some(pid),
-                            Key::Offset {
-                                group,
-                                topic,
-                                partition,
-                            },
-                            Some(v),
-                        ) = (txn, &key, r.value)
-                        {
-                            if let Ok(v) = serde_json::from_slice::<OffsetValue>(v) {
-                                s.stage_txn_offset(pid, group, (topic.clone(), *partition), v);
-                            }
-                            continue;
+                    loaded += 1;
+                    if let (
+                        Some(pid),
+                        Key::Offset {
+                            group,
+                            topic,
+                            partition,
+                        },
+                        Some(v),
+                    ) = (txn, &key, r.value)
+                    {
+                        if let Ok(v) = serde_json::from_slice::<OffsetValue>(v) {
+                            s.stage_txn_offset(pid, group, (topic.clone(), *partition), v);
                         }
-                        self.replay(&mut s, key, r.value, now);
+                        continue;
                     }
+                    self.replay(&mut s, key, r.value, now);
                 }
-                if !progressed {
-                    break;
-                }
-            }
+            })
+            .map_err(|_| E::CoordinatorLoadInProgress)?;
         }
         Ok(loaded)
     }

@@ -32,7 +32,6 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
 use parking_lot::Mutex;
-use pilgrimage_protocol::batch::view::Batches;
 use pilgrimage_protocol::batch::{BatchBuilder, NewRecord, RecordIter};
 use pilgrimage_protocol::codec::{self, Compression};
 use tokio::sync::oneshot;

@@ -29,7 +29,6 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError as E;
 use parking_lot::Mutex;
 use pilgrimage_protocol::batch::control::{EndTxnMarker, build_marker};
-use pilgrimage_protocol::batch::view::Batches;
 use pilgrimage_protocol::batch::{BatchBuilder, NewRecord, RecordIter};
 use pilgrimage_protocol::codec::{self, Compression};
 use pilgrimage_storage::AppendOrigin;
@@ -561,54 +560,34 @@ impl TxnCoordinator {
         for (idx, shard) in self.shards.iter().enumerate() {
             let p = self.log(idx)?;
             let mut s = shard.lock();
-            let mut offset = p.watermarks().log_start;
-            loop {
-                let (plan, marks) = p
-                    .read(offset, 8 << 20, true, false)
-                    .map_err(|_| E::CoordinatorLoadInProgress)?;
-                if offset >= marks.high_watermark {
-                    break;
+            p.replay(|b| {
+                let h = b.header();
+                if h.is_control() {
+                    return;
                 }
-                let bytes = plan.execute().map_err(|_| E::CoordinatorLoadInProgress)?;
-                let mut progressed = false;
-                for b in Batches::new(&bytes) {
-                    let Ok(b) = b else { break };
-                    let h = *b.header();
-                    if h.last_offset() < offset {
-                        continue;
-                    }
-                    offset = h.last_offset() + 1;
-                    progressed = true;
-                    if h.is_control() {
-                        continue;
-                    }
-                    let Ok(codec) = h.compression() else { continue };
-                    let Ok(body) = codec::decompress_to_vec(codec, b.records_bytes(), 64 << 20)
-                    else {
+                let Ok(codec) = h.compression() else { return };
+                let Ok(body) = codec::decompress_to_vec(codec, b.records_bytes(), 64 << 20) else {
+                    return;
+                };
+                for r in RecordIter::new(&body) {
+                    let Ok(r) = r else { break };
+                    let Some(id) = r.key.and_then(decode_key) else {
                         continue;
                     };
-                    for r in RecordIter::new(&body) {
-                        let Ok(r) = r else { break };
-                        let Some(id) = r.key.and_then(decode_key) else {
-                            continue;
-                        };
-                        match r.value.map(decode_value) {
-                            None => {
-                                s.txns.remove(&id);
-                            }
-                            Some(Some(v)) => {
-                                s.txns.insert(id, TxnMetadata::from_value(&v));
-                            }
-                            Some(None) => {
-                                warn!(transactional_id = %id, "unreadable {TXN_TOPIC} record skipped")
-                            }
+                    match r.value.map(decode_value) {
+                        None => {
+                            s.txns.remove(&id);
+                        }
+                        Some(Some(v)) => {
+                            s.txns.insert(id, TxnMetadata::from_value(&v));
+                        }
+                        Some(None) => {
+                            warn!(transactional_id = %id, "unreadable {TXN_TOPIC} record skipped")
                         }
                     }
                 }
-                if !progressed {
-                    break;
-                }
-            }
+            })
+            .map_err(|_| E::CoordinatorLoadInProgress)?;
             loaded += s.txns.len();
         }
         Ok(loaded)
