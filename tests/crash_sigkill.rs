@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 3;
 
@@ -108,7 +108,6 @@ async fn acknowledged_records_survive_sigkill() {
         let consumer: BaseConsumer = common::consumer_config(&bootstrap)
             .create()
             .expect("consumer");
-        let mut tpl = TopicPartitionList::new();
         let mut ends = BTreeMap::new();
         for p in 0..PARTITIONS {
             let (lo, hi) = consumer
@@ -116,29 +115,14 @@ async fn acknowledged_records_survive_sigkill() {
                 .expect("watermarks");
             assert_eq!(lo, 0);
             ends.insert(p, hi);
-            tpl.add_partition_offset("durable", p, Offset::Beginning)
-                .expect("tpl");
         }
-        consumer.assign(&tpl).expect("assign");
         let mut found = BTreeMap::new();
-        let mut next: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 0)).collect();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while next.iter().any(|(p, o)| *o < ends[p]) {
-            assert!(
-                Instant::now() < deadline,
-                "log not readable to its end: at {next:?}, ends {ends:?}"
-            );
-            let Some(m) = consumer.poll(Duration::from_millis(200)) else {
-                continue;
-            };
-            let m = m.expect("every record after recovery is readable");
-            assert_eq!(m.offset(), next[&m.partition()], "offsets are contiguous");
-            next.insert(m.partition(), m.offset() + 1);
+        common::consume_to_ends(&consumer, "durable", &ends, Duration::from_secs(60), |m| {
             found.insert(
                 (m.partition(), m.offset()),
                 m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
             );
-        }
+        });
         found
     })
     .await

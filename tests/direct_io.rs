@@ -10,14 +10,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_protocol::messages::{ApiKey, FetchResponse};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
 
 const RECORDS: usize = 40_000;
 
@@ -95,25 +94,11 @@ async fn large_batches_round_trip_past_the_page_cache() {
     let b = bootstrap.clone();
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = common::consumer_config(&b).create().expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset("big", 0, Offset::Beginning)
-            .expect("tpl");
-        consumer.assign(&tpl).expect("assign");
-        let mut next = 0usize;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while next < RECORDS {
-            assert!(
-                Instant::now() < deadline,
-                "only {next} of {RECORDS} records consumed"
-            );
-            let Some(m) = consumer.poll(Duration::from_millis(500)) else {
-                continue;
-            };
-            let m = m.expect("consume");
-            assert_eq!(m.offset() as usize, next, "offset");
-            assert_eq!(m.payload(), Some(&value(next)[..]), "value at {next}");
-            next += 1;
-        }
+        let ends = [(0, RECORDS as i64)].into();
+        common::consume_to_ends(&consumer, "big", &ends, Duration::from_secs(120), |m| {
+            let i = m.offset() as usize;
+            assert_eq!(m.payload(), Some(&value(i)[..]), "value at {i}");
+        });
     })
     .await
     .expect("consume");

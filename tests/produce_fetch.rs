@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -102,32 +101,18 @@ fn consume_and_check(bootstrap: &str, topic: &str) {
     let consumer: BaseConsumer = common::consumer_config(bootstrap)
         .create()
         .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .expect("tpl");
-    }
-    consumer.assign(&tpl).expect("assign");
-    // Next expected record index per partition.
-    let mut next: HashMap<i32, usize> = (0..PARTITIONS).map(|p| (p, p as usize)).collect();
-    let mut seen = 0usize;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while seen < RECORDS {
-        assert!(
-            Instant::now() < deadline,
-            "{topic}: only {seen} of {RECORDS} records consumed"
-        );
-        let Some(m) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
-        };
-        let m = m.expect("consume");
+    // Record i went to partition i % PARTITIONS, at offset i / PARTITIONS.
+    let ends = (0..PARTITIONS)
+        .map(|p| {
+            (
+                p,
+                (RECORDS - p as usize).div_ceil(PARTITIONS as usize) as i64,
+            )
+        })
+        .collect();
+    common::consume_to_ends(&consumer, topic, &ends, Duration::from_secs(120), |m| {
         let p = m.partition();
-        let i = next[&p];
-        assert_eq!(
-            m.offset() as usize,
-            i / PARTITIONS as usize,
-            "{topic}[{p}] offset"
-        );
+        let i = m.offset() as usize * PARTITIONS as usize + p as usize;
         assert_eq!(
             m.key(),
             Some(key(i).as_bytes()),
@@ -148,9 +133,7 @@ fn consume_and_check(bootstrap: &str, topic: &str) {
         let h = m.headers().expect("headers");
         assert_eq!(h.count(), 1);
         assert_eq!(h.get(0).value, Some(&(i as u64).to_be_bytes()[..]));
-        next.insert(p, i + PARTITIONS as usize);
-        seen += 1;
-    }
+    });
     // Nothing more than what was produced.
     if let Some(Ok(m)) = consumer.poll(Duration::from_millis(300)) {
         panic!(

@@ -15,6 +15,9 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
 
 /// A node for one test, with a temporary data directory and an ephemeral port.
 pub(crate) async fn node(settings: &[(&str, &str)]) -> pilgrimage::Node {
@@ -263,4 +266,38 @@ pub(crate) fn count_records(mut bytes: &[u8]) -> (usize, i64) {
         bytes = &bytes[size..];
     }
     (n, next)
+}
+
+/// Reads `topic` from the beginning of each partition in `ends` up to its end offset there,
+/// checking that each partition's offsets are contiguous from 0, and hands every record to
+/// `check`. Fails when `timeout` passes first or a record cannot be read.
+pub(crate) fn consume_to_ends(
+    consumer: &BaseConsumer,
+    topic: &str,
+    ends: &std::collections::BTreeMap<i32, i64>,
+    timeout: Duration,
+    mut check: impl FnMut(&BorrowedMessage<'_>),
+) {
+    let mut tpl = TopicPartitionList::new();
+    for &p in ends.keys() {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut next: std::collections::BTreeMap<i32, i64> = ends.keys().map(|&p| (p, 0)).collect();
+    let deadline = Instant::now() + timeout;
+    while next.iter().any(|(p, o)| *o < ends[p]) {
+        assert!(
+            Instant::now() < deadline,
+            "{topic} not read to its end: at {next:?}, ends {ends:?}"
+        );
+        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let m = m.expect("record");
+        let p = m.partition();
+        assert_eq!(m.offset(), next[&p], "{topic}[{p}]: offsets are contiguous");
+        next.insert(p, m.offset() + 1);
+        check(&m);
+    }
 }
