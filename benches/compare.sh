@@ -5,6 +5,8 @@
 #
 #   benches/compare.sh OLD_BINARY NEW_BINARY [ROUNDS] [-- load benchmark flags]
 #
+# LATENCY_BENCH=0 runs the load benchmark alone (more rounds in the same time).
+#
 # Build the benchmarks first (`cargo bench --no-run`); the previous commit's binary comes from
 # e.g. `git worktree add /tmp/prev HEAD~1 && cargo build --release --manifest-path /tmp/prev/Cargo.toml`.
 set -euo pipefail
@@ -27,7 +29,9 @@ for round in $(seq 1 "$ROUNDS"); do
         until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do sleep 0.05; done
         echo "== $bin (round $round)"
         "$LOAD" --bench --bootstrap "127.0.0.1:$PORT" --broker-pid "$pid" --data-dir "$dir" "$@" | grep "records in"
-        "$LATENCY" --bench --bootstrap "127.0.0.1:$PORT" | grep samples
+        if [[ ${LATENCY_BENCH:-1} != 0 ]]; then
+            "$LATENCY" --bench --bootstrap "127.0.0.1:$PORT" | grep samples
+        fi
         echo "   broker peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')"
         kill -TERM "$pid"
         wait "$pid" || true
