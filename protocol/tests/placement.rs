@@ -12,8 +12,10 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 use pilgrimage_protocol::placement::{TopicRef, first_records};
 use proptest::prelude::*;
 
+#[allow(clippy::too_many_arguments)] // one per part of the request a test varies
 fn frame(
     version: i16,
+    tagged: u8,
     client_id: Option<String>,
     txn: Option<String>,
     topic: &str,
@@ -25,7 +27,13 @@ fn frame(
         .with_request_api_key(ApiKey::Produce as i16)
         .with_request_api_version(version)
         .with_correlation_id(7)
-        .with_client_id(client_id.map(StrBytes::from_string));
+        .with_client_id(client_id.map(StrBytes::from_string))
+        // Header tagged fields (v9+), as a newer client could send: skipped by size.
+        .with_unknown_tagged_fields(
+            (0..tagged)
+                .map(|t| (100 + t as i32, Bytes::from(vec![t; 3 + t as usize])))
+                .collect(),
+        );
     let req = ProduceRequest::default()
         .with_transactional_id(txn.map(|t| StrBytes::from_string(t).into()))
         .with_acks(-1)
@@ -57,6 +65,7 @@ proptest! {
     #[test]
     fn finds_the_first_partitions_records(
         version in 3i16..=13,
+        tagged in 0u8..3,
         client_id in proptest::option::of("[a-z0-9-]{0,40}"),
         txn in proptest::option::of("[a-z0-9-]{0,40}"),
         topic in "[a-zA-Z0-9._-]{1,249}",
@@ -65,7 +74,8 @@ proptest! {
         records in proptest::collection::vec(any::<u8>(), 0..3000),
         cut in any::<prop::sample::Index>(),
     ) {
-        let f = frame(version, client_id, txn, &topic, id, partition, records.clone());
+        let tagged = if version >= 9 { tagged } else { 0 };
+        let f = frame(version, tagged, client_id, txn, &topic, id, partition, records.clone());
         let at = first_records(&f).expect("a produce request's records are found");
         prop_assert_eq!(at.partition, partition);
         prop_assert_eq!(at.len, records.len());
@@ -86,15 +96,27 @@ proptest! {
     fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
         let _ = first_records(&data);
     }
+
+    /// Random bytes after a produce request's key and a version this reads, so that the parse
+    /// gets past the first check.
+    #[test]
+    fn never_panics_past_the_version(version in 0i16..16, data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let mut f = vec![0, 0];
+        f.extend_from_slice(&version.to_be_bytes());
+        f.extend_from_slice(&data);
+        if let Some(at) = first_records(&f) {
+            prop_assert!(at.offset <= f.len());
+        }
+    }
 }
 
 #[test]
 fn other_requests_and_old_versions_are_not_placed() {
-    let mut f = frame(3, None, None, "t", [0; 16], 0, vec![1, 2, 3]);
+    let mut f = frame(3, 0, None, None, "t", [0; 16], 0, vec![1, 2, 3]);
     assert!(first_records(&f).is_some());
     f[3] = 2; // version 2: no transactional id, not placed
     assert_eq!(first_records(&f), None);
-    let mut g = frame(9, None, None, "t", [0; 16], 0, vec![1, 2, 3]);
+    let mut g = frame(9, 1, None, None, "t", [0; 16], 0, vec![1, 2, 3]);
     g[1] = 1; // Fetch
     assert_eq!(first_records(&g), None);
 }

@@ -313,13 +313,14 @@ fn error_name(e: ResponseError) -> String {
 /// block, for its first partition's batch to lie at the offset within a block it will have in
 /// the segment file: then a direct write sends it to disk from the memory it was received in
 /// (see `pilgrimage_storage::direct`). `head` is the frame's first bytes, read before the
-/// rest. `None` when the batch will not be written directly or its place is not known now.
-pub(crate) fn frame_phase(broker: &Broker, head: &[u8]) -> Option<usize> {
+/// rest, and `frame_len` its whole length. `None` when the batch will not be written directly
+/// or its place is not known now.
+pub(crate) fn frame_phase(broker: &Broker, head: &[u8], frame_len: usize) -> Option<usize> {
     use pilgrimage_protocol::placement::{TopicRef, first_records};
     use pilgrimage_storage::direct::{self, BLOCK};
     let at = first_records(head)?;
     let min = direct::min_bytes();
-    if min == 0 || (at.len as u64) < min {
+    if min == 0 || (at.len as u64) < min || at.offset.checked_add(at.len)? > frame_len {
         return None;
     }
     let p = match at.topic {

@@ -95,7 +95,8 @@ pub(crate) async fn serve(
 }
 
 /// Bytes of a large request read before the rest, to find where a produced batch lies in it:
-/// room for a header, a transactional id and a topic name of the longest lengths Kafka allows.
+/// room for the header, transactional id and topic name of any client seen in practice (a
+/// client id or transactional id can be longer; such a request is only not placed).
 const PLACEMENT_PEEK: usize = 1024;
 
 /// Most buffers handed to one `writev` (Linux's `IOV_MAX` is 1024; a fetch has a few per
@@ -219,26 +220,33 @@ async fn read_loop(
         // overwritten (a memset of every request's size otherwise). Large bodies reuse a
         // kept buffer (see `server::buffers`), and start at the place in it that puts a
         // produced batch where a direct write can take it from (`produce::frame_phase`).
-        let (mut buf, skip) = if len >= buffers::POOLED_MIN {
-            let mut head = [0u8; PLACEMENT_PEEK];
-            let n = len.min(PLACEMENT_PEEK);
-            tokio::select! {
-                r = rd.read_exact(&mut head[..n]) => match r {
-                    Ok(_) => {}
-                    Err(e) => return Err(format!("read body: {e}")),
-                },
-                () = close.cancelled() => return Ok(()),
-            }
-            let mut buf = broker.buffers.take(len + BLOCK);
-            let skip = handlers::produce::frame_phase(broker, &head[..n])
-                .map(|phase| (phase + BLOCK - buf.as_ptr() as usize % BLOCK) % BLOCK)
-                .unwrap_or(0);
-            buf.resize(skip, 0);
-            buf.extend_from_slice(&head[..n]);
-            (buf, skip)
-        } else {
-            (broker.buffers.take(len), 0)
-        };
+        let direct_min = pilgrimage_storage::direct::min_bytes();
+        let (mut buf, skip) =
+            if len >= buffers::POOLED_MIN && direct_min > 0 && len as u64 >= direct_min {
+                let mut head = [0u8; PLACEMENT_PEEK];
+                let n = len.min(PLACEMENT_PEEK);
+                tokio::select! {
+                    r = rd.read_exact(&mut head[..n]) => match r {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                            return Err("read body: connection closed mid-request".into());
+                        }
+                        Err(e) => return Err(format!("read body: {e}")),
+                    },
+                    () = close.cancelled() => return Ok(()),
+                }
+                let phase = handlers::produce::frame_phase(broker, &head[..n], len);
+                // Room to shift the frame by up to a block, only when it will be.
+                let mut buf = broker.buffers.take(len + phase.map_or(0, |_| BLOCK));
+                let skip = phase
+                    .map(|phase| (phase + BLOCK - buf.as_ptr() as usize % BLOCK) % BLOCK)
+                    .unwrap_or(0);
+                buf.resize(skip, 0);
+                buf.extend_from_slice(&head[..n]);
+                (buf, skip)
+            } else {
+                (broker.buffers.take(len), 0)
+            };
         let mut body = (&mut *rd).take((len + skip - buf.len()) as u64);
         while buf.len() < skip + len {
             tokio::select! {

@@ -154,33 +154,6 @@ pub(crate) fn write_at(
 ) -> io::Result<Outcome> {
     let prefix = block.get(file, pos)?;
     let start = pos - prefix.len() as u64;
-    let mut buf;
-    let window: [&[u8]; 3] = match in_place(pos + head.len() as u64, tail) {
-        // The batch's bytes lie in memory as they will on disk: only the blocks at its ends
-        // are assembled here, the middle is written from where it was received.
-        Some((k, m)) => {
-            let first = (prefix.len() + head.len() + k).next_multiple_of(BLOCK);
-            let last = tail.len() - m;
-            buf = AlignedBuf::take(first + BLOCK);
-            let (a, b) = buf.as_mut_slice().split_at_mut(first);
-            let a_end = assemble(a, &[prefix, head, &tail[..k]]);
-            debug_assert_eq!(a_end, first);
-            let b_end = assemble(b, &[&tail[m..]]);
-            let b_pad = last.next_multiple_of(BLOCK);
-            b[b_end..b_pad].fill(0);
-            let (a, b) = buf.as_ref().split_at(first);
-            [a, &tail[k..m], &b[..b_pad]]
-        }
-        None => {
-            let total = prefix.len() + head.len() + tail.len();
-            let padded = total.next_multiple_of(BLOCK);
-            buf = AlignedBuf::take(padded);
-            let w = buf.as_mut_slice();
-            let end = assemble(w, &[prefix, head, tail]);
-            w[end..].fill(0);
-            [buf.as_ref(), &[], &[]]
-        }
-    };
     let fd = match rustix::fs::open(
         path,
         OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC,
@@ -190,17 +163,30 @@ pub(crate) fn write_at(
         Err(rustix::io::Errno::INVAL) => return Ok(Outcome::Unsupported),
         Err(_) => return Ok(Outcome::NotNow),
     };
-    match write_window(&fd, window, start) {
-        Ok(()) => {
+    let parts = Parts { prefix, head, tail };
+    let written = match in_place(pos + head.len() as u64, tail)
+        .filter(|&(k, _)| (prefix.len() + head.len() + k).is_multiple_of(BLOCK))
+    {
+        // The batch's bytes lie in memory as they will on disk: only the blocks at its ends
+        // are assembled, the middle is written from where it was received. Should the file
+        // system refuse that, the copy is tried before giving up on direct writes.
+        Some(split) => match parts.write_placed(&fd, split, start) {
+            Err(e) if is_refused(&e) => parts.write_copied(&fd, start).map(|()| true),
+            r => r.map(|()| false),
+        },
+        None => parts.write_copied(&fd, start).map(|()| true),
+    };
+    match written {
+        Ok(copied) => {
             let len = head.len() + tail.len();
             block.appended(head, tail, pos + len as u64);
             WRITTEN.fetch_add(len as u64, Ordering::Relaxed);
-            if window[1].is_empty() {
+            if copied {
                 COPIED.fetch_add(len as u64, Ordering::Relaxed);
             }
             Ok(Outcome::Written)
         }
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+        Err(e) if is_refused(&e) => {
             // The descriptor opened but the write was refused (an alignment the file system
             // wants larger than a block): nothing is past `pos + len`, the page-cache write
             // that follows covers the range.
@@ -208,6 +194,51 @@ pub(crate) fn write_at(
             Ok(Outcome::Unsupported)
         }
         Err(e) => Err(e),
+    }
+}
+
+fn is_refused(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
+}
+
+/// What one direct write puts in the file from its start block: the segment's partial last
+/// block, the batch's patched first bytes, and the rest of the batch.
+struct Parts<'a> {
+    prefix: &'a [u8],
+    head: &'a [u8],
+    tail: &'a [u8],
+}
+
+impl Parts<'_> {
+    /// Copies everything into one aligned buffer, zero-padded to a block, and writes it.
+    fn write_copied(&self, fd: &rustix::fd::OwnedFd, start: u64) -> io::Result<()> {
+        let total = self.prefix.len() + self.head.len() + self.tail.len();
+        let mut buf = AlignedBuf::take(total.next_multiple_of(BLOCK));
+        let w = buf.as_mut_slice();
+        let end = assemble(w, &[self.prefix, self.head, self.tail]);
+        w[end..].fill(0);
+        write_window(fd, [buf.as_ref(), &[], &[]], start)
+    }
+
+    /// Writes `tail[k..m]` (whole blocks, at block-aligned addresses: see [`in_place`]) from
+    /// where it lies, between the first and last blocks assembled in an aligned buffer.
+    fn write_placed(
+        &self,
+        fd: &rustix::fd::OwnedFd,
+        (k, m): (usize, usize),
+        start: u64,
+    ) -> io::Result<()> {
+        let tail = self.tail;
+        let first = self.prefix.len() + self.head.len() + k;
+        let last = tail.len() - m;
+        let last_padded = last.next_multiple_of(BLOCK);
+        let mut buf = AlignedBuf::take(first + BLOCK);
+        let (a, b) = buf.as_mut_slice().split_at_mut(first);
+        assemble(a, &[self.prefix, self.head, &tail[..k]]);
+        let b_end = assemble(b, &[&tail[m..]]);
+        b[b_end..last_padded].fill(0);
+        let (a, b) = buf.as_ref().split_at(first);
+        write_window(fd, [a, &tail[k..m], &b[..last_padded]], start)
     }
 }
 
@@ -293,9 +324,25 @@ mod tests {
         block.appended(&start, &[], 100);
         let mut expect = start;
         let mut pos = 100u64;
-        for (i, placed) in [true, false, true, true].into_iter().enumerate() {
+        // (received at its block offset, where the batch's end falls within a block). The
+        // cases cover a last block that is whole (no partial block after the middle), a tail
+        // starting on a block boundary, and a first part two blocks long (a nearly full
+        // partial block before the header).
+        let cases = [
+            (true, None),
+            (false, None),
+            (true, Some(0)),
+            (true, Some(BLOCK - 61)),
+            (true, Some(4090)),
+            (true, None),
+        ];
+        for (i, (placed, end_in_block)) in cases.into_iter().enumerate() {
             let head = [i as u8 + 1; 61];
-            let len = 5 * BLOCK + 1234 * i + 7;
+            let mut len = 5 * BLOCK + 1234 * i + 7;
+            if let Some(e) = end_in_block {
+                let at = (pos as usize + head.len() + len) % BLOCK;
+                len += (e + BLOCK - at) % BLOCK;
+            }
             let mut mem = AlignedBuf::take(len + 2 * BLOCK);
             let at = ((pos + head.len() as u64) % BLOCK as u64) as usize;
             let phase = if placed { at } else { at + 1 };

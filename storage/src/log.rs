@@ -411,7 +411,8 @@ impl Log {
     /// Where in its segment a batch of `size` bytes appended now would start: 0 when it would
     /// fill the active segment (a roll), else the active segment's size. A receiver uses it to
     /// place the batch in memory at the offset within a block it will have on disk (see
-    /// `direct`); a segment rolled for its age is not foreseen, which costs only that copy.
+    /// `direct`); a roll for the segment's age, a full index or offsets past its range is not
+    /// foreseen, which costs only that copy.
     pub fn next_append_position(&self, size: u64) -> u64 {
         let a = self.active();
         let full = a.size + size > self.config.segment_bytes || a.size + size > u64::from(u32::MAX);
