@@ -313,6 +313,7 @@ mod tests {
             .read(true)
             .write(true)
             .create(true)
+            .truncate(true)
             .open(&path)
             .unwrap();
         if rustix::fs::open(&path, OFlags::WRONLY | OFlags::DIRECT, Mode::empty()).is_err() {
