@@ -164,12 +164,11 @@ pub(crate) fn write_at(
         Err(_) => return Ok(Outcome::NotNow),
     };
     let parts = Parts { prefix, head, tail };
-    let written = match in_place(pos + head.len() as u64, tail)
-        .filter(|&(k, _)| (prefix.len() + head.len() + k).is_multiple_of(BLOCK))
-    {
+    let written = match in_place(pos + head.len() as u64, tail) {
         // The batch's bytes lie in memory as they will on disk: only the blocks at its ends
-        // are assembled, the middle is written from where it was received. Should the file
-        // system refuse that, the copy is tried before giving up on direct writes.
+        // are assembled, the middle is written from where it was received (`prefix` ends
+        // where the segment does, so the first part is whole blocks). Should the file system
+        // refuse that, the copy is tried before giving up on direct writes.
         Some(split) => match parts.write_placed(&fd, split, start) {
             Err(e) if is_refused(&e) => parts.write_copied(&fd, start).map(|()| true),
             r => r.map(|()| false),
@@ -272,12 +271,13 @@ fn assemble(to: &mut [u8], parts: &[&[u8]]) -> usize {
 /// against the handle budget). Every buffer starts at a block-aligned address and is whole
 /// blocks long, as direct I/O requires of each.
 fn write_window(fd: &rustix::fd::OwnedFd, window: [&[u8]; 3], mut at: u64) -> io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = window
-        .iter()
-        .filter(|w| !w.is_empty())
-        .map(|w| IoSlice::new(w))
-        .collect();
-    let mut left: &mut [IoSlice<'_>] = &mut slices;
+    let mut slices = [IoSlice::new(&[]); 3];
+    let mut used = 0;
+    for w in window.into_iter().filter(|w| !w.is_empty()) {
+        slices[used] = IoSlice::new(w);
+        used += 1;
+    }
+    let mut left: &mut [IoSlice<'_>] = &mut slices[..used];
     while !left.is_empty() {
         let total: usize = left.iter().map(|s| s.len()).sum();
         match rustix::io::pwritev(fd, left, at) {

@@ -210,6 +210,12 @@ impl Chunk {
         std::ptr::eq(self.file.as_ptr(), Arc::as_ptr(file))
     }
 
+    /// Whether the buffer stops at a visible end older than `limit`, before `wanted`: appends
+    /// since it was planned would be hidden behind it.
+    fn stale(&self, limit: u64, wanted: u64) -> bool {
+        self.at_limit && self.end < limit && self.end < wanted
+    }
+
     /// Reads the chunk's range and wakes its waiters, who are woken (to a failed read) even
     /// if the read panics.
     fn fill(&self) {
@@ -368,12 +374,15 @@ impl Prefetcher {
     /// return, does not count: appends since then would be hidden behind it (a fetch waiting
     /// for `min_bytes` would be answered with the old bytes again and again).
     fn covering(&self, want: &Want<'_>, to: u64) -> Option<Arc<Chunk>> {
-        let stale = |c: &Chunk| {
-            c.at_limit && c.end < want.limit && c.end < want.start.saturating_add(want.span)
-        };
+        let wanted = want.start.saturating_add(want.span);
         lock(&self.chunks)
             .iter()
-            .filter(|c| c.is(want.file) && c.start <= want.start && to <= c.end && !stale(c))
+            .filter(|c| {
+                c.is(want.file)
+                    && c.start <= want.start
+                    && to <= c.end
+                    && !c.stale(want.limit, wanted)
+            })
             .max_by_key(|c| c.end)
             .cloned()
     }
@@ -394,9 +403,10 @@ impl Prefetcher {
         if self.generation() != generation {
             return Inserted::No;
         }
-        // One stopping at an older visible end is no substitute (see `covering`).
+        // One stopping at an older visible end is no substitute (see `covering`), whatever
+        // the range a reader wants next.
         if let Some(c) = chunks.iter().find(|c| {
-            c.is(file) && c.start <= cover.0 && cover.1 <= c.end && !(c.at_limit && c.end < limit)
+            c.is(file) && c.start <= cover.0 && cover.1 <= c.end && !c.stale(limit, u64::MAX)
         }) {
             return Inserted::Exists(Arc::clone(c));
         }
