@@ -87,6 +87,21 @@ impl RequestBuffers {
         Vec::with_capacity(class)
     }
 
+    /// An empty buffer for a body of `len` bytes and where in it the body is to start: at
+    /// `phase` bytes into a `block`-aligned block of memory when a phase is given (a produced
+    /// batch then lies where a direct write can take it from: see
+    /// `handlers::produce::frame_phase`), else at its start. The bytes before the body are
+    /// zeros, dropped with [`Bytes::advance`] after [`RequestBuffers::freeze`].
+    pub fn take_placed(&self, len: usize, phase: Option<usize>, block: usize) -> (Vec<u8>, usize) {
+        let Some(phase) = phase else {
+            return (self.take(len), 0);
+        };
+        let mut buf = self.take(len + block);
+        let skip = (phase + block - buf.as_ptr() as usize % block) % block;
+        buf.resize(skip, 0);
+        (buf, skip)
+    }
+
     /// Freezes a filled buffer into `Bytes` whose drop returns it to the pool.
     pub fn freeze(self: &Arc<Self>, buf: Vec<u8>) -> Bytes {
         if buf.capacity() < POOLED_MIN || self.keep_max == 0 {
@@ -139,6 +154,8 @@ impl RequestBuffers {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Buf;
+
     use super::*;
 
     #[test]
@@ -163,6 +180,25 @@ mod tests {
         let small = pool.take(100);
         drop(pool.freeze(small));
         assert_eq!(pool.kept_bytes(), 0);
+    }
+
+    #[test]
+    fn a_placed_body_starts_at_its_phase() {
+        let pool = RequestBuffers::new(4 << 20);
+        for phase in [0, 1, 100, 4095] {
+            let (mut b, skip) = pool.take_placed(200_000, Some(phase), 4096);
+            assert_eq!(b.len(), skip);
+            assert!(b.iter().all(|&x| x == 0));
+            let ptr = b.as_ptr();
+            b.extend_from_slice(&[5u8; 200_000]);
+            assert_eq!(b.as_ptr(), ptr, "room for the body without a reallocation");
+            let mut frame = pool.freeze(b);
+            frame.advance(skip);
+            assert_eq!(frame.as_ptr() as usize % 4096, phase);
+            assert_eq!(frame.len(), 200_000);
+        }
+        let (b, skip) = pool.take_placed(200_000, None, 4096);
+        assert_eq!((b.len(), skip), (0, 0));
     }
 
     #[test]

@@ -236,12 +236,7 @@ async fn read_loop(
                     () = close.cancelled() => return Ok(()),
                 }
                 let phase = handlers::produce::frame_phase(broker, &head[..n], len);
-                // Room to shift the frame by up to a block, only when it will be.
-                let mut buf = broker.buffers.take(len + phase.map_or(0, |_| BLOCK));
-                let skip = phase
-                    .map(|phase| (phase + BLOCK - buf.as_ptr() as usize % BLOCK) % BLOCK)
-                    .unwrap_or(0);
-                buf.resize(skip, 0);
+                let (mut buf, skip) = broker.buffers.take_placed(len, phase, BLOCK);
                 buf.extend_from_slice(&head[..n]);
                 (buf, skip)
             } else {
