@@ -12,7 +12,6 @@ mod common;
 
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, FetchResponse};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
 use rdkafka::producer::DefaultProducerContext;
@@ -121,15 +120,9 @@ async fn large_batches_round_trip_past_the_page_cache() {
         let mut raw = common::Raw::connect(addr);
         let (mut offset, mut seen) = (0i64, 0usize);
         while seen < RECORDS {
-            raw.send(
-                ApiKey::Fetch,
-                11,
-                &common::fetch_request("big", offset, 16 << 20, 1, 500),
-            );
-            let (_, r): (i32, FetchResponse) = raw.recv(ApiKey::Fetch, 11).expect("fetch");
-            let p = &r.responses[0].partitions[0];
-            assert_eq!(p.error_code, 0);
-            let (n, next) = common::count_records(p.records.as_deref().unwrap_or_default());
+            let (n, next) = raw
+                .fetch_records(&common::fetch_request("big", offset, 16 << 20, 1, 500))
+                .expect("fetch");
             assert!(n > 0, "no records at offset {offset}");
             seen += n;
             offset = next;

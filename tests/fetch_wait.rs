@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use kafka_protocol::messages::FetchRequest;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 const RECORDS: usize = 6_000;
@@ -52,13 +52,9 @@ async fn a_backlog_is_fetched_without_waiting_for_min_bytes() {
             // The active segment's ~1,000 records are fewer bytes than min_bytes: the last
             // fetch asks for one byte.
             let min_bytes = if RECORDS - seen > 1_100 { 8 << 20 } else { 1 };
-            raw.send(ApiKey::Fetch, 11, &fetch(offset, min_bytes, 120_000));
-            let (_, r): (i32, FetchResponse) = raw
-                .recv(ApiKey::Fetch, 11)
+            let (n, next) = raw
+                .fetch_records(&fetch(offset, min_bytes, 120_000))
                 .unwrap_or_else(|| panic!("fetch {fetches} at offset {offset} ({seen} records seen) waited for max_wait_ms"));
-            let p = &r.responses[0].partitions[0];
-            assert_eq!(p.error_code, 0);
-            let (n, next) = common::count_records(p.records.as_deref().unwrap_or_default());
             assert!(n > 0, "no records at offset {offset} of {RECORDS}");
             seen += n;
             offset = next;
@@ -69,9 +65,7 @@ async fn a_backlog_is_fetched_without_waiting_for_min_bytes() {
 
         // At the end of the log the same fetch waits (here 300 ms, for data that never comes)
         // and answers empty.
-        raw.send(ApiKey::Fetch, 11, &fetch(offset, 8 << 20, 300));
-        let (_, r): (i32, FetchResponse) = raw.recv(ApiKey::Fetch, 11).expect("answer");
-        let (n, _) = common::count_records(r.responses[0].partitions[0].records.as_deref().unwrap_or_default());
+        let (n, _) = raw.fetch_records(&fetch(offset, 8 << 20, 300)).expect("answer");
         assert_eq!(n, 0);
     })
     .await

@@ -214,6 +214,21 @@ impl Raw {
         ))
     }
 
+    /// Sends a Fetch (v11) and counts the records of its first partition's answer: (records,
+    /// next offset, as [`count_records`]). `None` when no answer came before the read
+    /// timeout; fails on a partition error.
+    pub(crate) fn fetch_records(
+        &mut self,
+        request: &kafka_protocol::messages::FetchRequest,
+    ) -> Option<(usize, i64)> {
+        self.send(ApiKey::Fetch, 11, request);
+        let (_, r): (i32, kafka_protocol::messages::FetchResponse) =
+            self.recv(ApiKey::Fetch, 11)?;
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "fetch error");
+        Some(count_records(p.records.as_deref().unwrap_or_default()))
+    }
+
     /// True when the node has closed the connection (reads see EOF or a reset).
     pub(crate) fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];
