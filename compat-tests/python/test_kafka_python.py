@@ -24,7 +24,9 @@ from kafka.errors import (GroupIdNotFoundError, NoError, NonEmptyGroupError,
 from kafka.structs import OffsetAndMetadata
 from kafka.protocol.fetch import FetchRequest
 from kafka.protocol.metadata import MetadataRequest
+from kafka.codec import gzip_encode, lz4_encode, snappy_encode, zstd_encode
 from kafka.record import MemoryRecords
+from kafka.record.default_records import DefaultRecordBatch
 
 BOOTSTRAP = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:9092"
 
@@ -156,20 +158,29 @@ def consume_all(topic, partitions, expected):
 
 
 def batch_codecs(topic, partition):
-    """The compression codecs of the batches the node serves for one partition, read with a raw
-    Fetch (v4) so the check sees the batch attributes the consumer API hides."""
+    """The compression codec of each batch the node serves for one partition, with the batch's
+    records section as stored, read with a raw Fetch (v4) so the check sees the batch
+    attributes the consumer API hides."""
     resp = raw_request(
         FetchRequest[4](-1, 100, 1, 16 << 20, 0, [(topic, [(partition, 0, 16 << 20)])]))
     [(_, [part])] = resp.topics
     check(part[1] == 0, f"raw fetch error_code {part[1]}")
     records = MemoryRecords(part[-1])
-    codecs = set()
+    batches = []
     while True:
         batch = records.next_batch()
         if batch is None:
             break
-        codecs.add(batch.compression_type)
-    return codecs
+        batches.append((batch.compression_type,
+                        bytes(batch._buffer[DefaultRecordBatch.HEADER_STRUCT.size:])))
+    return batches
+
+
+def compressed_len(codec, data):
+    """The size kafka-python's producer would compress `data` to with `codec`."""
+    encode = {"gzip": gzip_encode, "snappy": snappy_encode, "lz4": lz4_encode,
+              "zstd": zstd_encode}[codec]
+    return len(encode(data))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,9 +395,22 @@ def produce_consume(codec):
             check(list(r.headers) == headers, f"{where}: headers {r.headers}, expected {headers}")
             check(r.timestamp == ts, f"{where}: timestamp {r.timestamp}, expected {ts}")
             check(r.timestamp_type == 0, f"{where}: timestamp_type {r.timestamp_type}, expected 0 (CreateTime)")
-    codecs = batch_codecs(topic, 0)
-    check(codecs == {CODEC_IDS[codec]},
-          f"batches served for {topic}/0 have codecs {sorted(codecs)}, expected [{CODEC_IDS[codec]}]")
+    # Every batch is stored with the codec it was sent with. kafka-python sends a batch
+    # uncompressed when compressing would not shrink it (`_maybe_compress`): such a batch must
+    # be one that does not shrink, and the codec must be there.
+    batches = batch_codecs(topic, 0)
+    codecs = [c for c, _ in batches]
+    if codec == "none":
+        check(set(codecs) == {0}, f"batches served for {topic}/0 have codecs {sorted(set(codecs))}, expected [0]")
+    else:
+        check(set(codecs) <= {0, CODEC_IDS[codec]},
+              f"batches served for {topic}/0 have codecs {sorted(set(codecs))}, expected [{CODEC_IDS[codec]}]")
+        check(CODEC_IDS[codec] in codecs, f"no batch of {topic}/0 is stored with {codec}")
+        for i, (c, body) in enumerate(batches):
+            if c == 0:
+                check(compressed_len(codec, body) >= len(body),
+                      f"batch {i} of {topic}/0 is stored uncompressed, but {codec} shrinks it "
+                      f"({len(body)} → {compressed_len(codec, body)} bytes): the client sent it compressed")
 
 
 def acks(level):
