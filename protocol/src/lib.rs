@@ -20,6 +20,7 @@
 
 pub mod batch;
 pub mod codec;
+pub mod crc;
 pub mod error;
 pub mod fetch;
 pub mod frame;

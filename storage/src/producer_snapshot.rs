@@ -82,7 +82,7 @@ pub(crate) fn encode<'a>(entries: impl Iterator<Item = &'a ProducerEntry>) -> Ve
     payload.extend_from_slice(&body);
     let mut out = Vec::with_capacity(payload.len() + 6);
     out.extend_from_slice(&VERSION.to_be_bytes());
-    out.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+    out.extend_from_slice(&pilgrimage_protocol::crc::crc32c(&payload).to_be_bytes());
     out.extend_from_slice(&payload);
     out
 }
@@ -95,7 +95,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<ProducerEntry>, String> {
         return Err(format!("unknown snapshot version {version}"));
     }
     let crc = r.u32()?;
-    if crc32c::crc32c(r.0) != crc {
+    if pilgrimage_protocol::crc::crc32c(r.0) != crc {
         return Err("CRC mismatch".into());
     }
     let count = r.i32()?;

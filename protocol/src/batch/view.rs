@@ -182,7 +182,7 @@ impl<'a> BatchView<'a> {
         if self.header.magic != 2 {
             return Err(BatchError::Magic(self.header.magic));
         }
-        let computed = crc32c::crc32c(&self.bytes[ATTRIBUTES..]);
+        let computed = crate::crc::crc32c(&self.bytes[ATTRIBUTES..]);
         if computed != self.header.crc {
             return Err(BatchError::Crc {
                 stored: self.header.crc,
@@ -264,6 +264,6 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
 
 /// Recomputes the CRC32C of a batch after a field inside it changed.
 pub fn rewrite_crc(batch: &mut [u8]) {
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES..]);
+    let crc = crate::crc::crc32c(&batch[ATTRIBUTES..]);
     batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
