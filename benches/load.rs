@@ -114,21 +114,42 @@ fn config(bootstrap: &str) -> ClientConfig {
     c
 }
 
-/// Prints one phase; `cpu` is the broker's CPU seconds spent in it, when known.
-fn report(what: &str, records: usize, bytes: usize, took: Duration, cpu: Option<f64>) {
-    let s = took.as_secs_f64();
-    let cpu = cpu.map_or(String::new(), |c| {
-        format!("  broker CPU {:>5.2} core-s/GB", c / (bytes as f64 / 1e9))
-    });
-    println!(
-        "{what:<34} {records:>9} records in {s:>7.3} s: {:>12.0} records/s {:>9.1} MB/s{cpu}",
-        records as f64 / s,
-        bytes as f64 / s / 1e6
-    );
+/// CPU time of the broker (when its pid is known) and of this client process, from the start
+/// of a phase. The client's share tells a client-bound run from a broker-bound one: with two
+/// cores, a client near 1.0 core is the limit whatever the broker does.
+struct Meter {
+    pid: Option<u32>,
+    broker: Option<f64>,
+    client: Option<f64>,
 }
 
-/// Broker CPU seconds used since `before` (taken with [`node::cpu_seconds`]).
-fn cpu_since(pid: Option<u32>, before: Option<f64>) -> Option<f64> {
+impl Meter {
+    fn start(pid: Option<u32>) -> Self {
+        Self {
+            pid,
+            broker: pid.and_then(node::cpu_seconds),
+            client: node::cpu_seconds(std::process::id()),
+        }
+    }
+
+    /// Prints one phase: throughput, the broker's CPU per GB and the client's cores in use.
+    fn report(&self, what: &str, records: usize, bytes: usize, took: Duration) {
+        let s = took.as_secs_f64();
+        let broker = since(self.pid, self.broker).map_or(String::new(), |c| {
+            format!("  broker CPU {:>5.2} core-s/GB", c / (bytes as f64 / 1e9))
+        });
+        let client = since(Some(std::process::id()), self.client)
+            .map_or(String::new(), |c| format!("  client {:>4.2} cores", c / s));
+        println!(
+            "{what:<34} {records:>9} records in {s:>7.3} s: {:>12.0} records/s {:>9.1} MB/s{broker}{client}",
+            records as f64 / s,
+            bytes as f64 / s / 1e6
+        );
+    }
+}
+
+/// CPU seconds a process used since `before` (taken with [`node::cpu_seconds`]).
+fn since(pid: Option<u32>, before: Option<f64>) -> Option<f64> {
     Some(node::cpu_seconds(pid?)? - before?)
 }
 
@@ -169,7 +190,7 @@ fn produce(bootstrap: &str, run: &ProduceRun<'_>, pid: Option<u32>) {
         .create_with_context(ctx.clone())
         .expect("producer");
     let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-    let cpu_before = pid.and_then(node::cpu_seconds);
+    let meter = Meter::start(pid);
     let started = Instant::now();
     for i in 0..records {
         let mut rec = BaseRecord::<(), _>::to(topic)
@@ -188,7 +209,7 @@ fn produce(bootstrap: &str, run: &ProduceRun<'_>, pid: Option<u32>) {
     producer.flush(Duration::from_secs(300)).expect("flush");
     let took = started.elapsed();
     assert_eq!(ctx.failed.load(Ordering::Relaxed), 0, "delivery failures");
-    report(
+    meter.report(
         &match (mode, codec) {
             ("idempotent", "none") => format!("produce {size} B acks=all idempotent"),
             ("idempotent", _) => format!("produce {size} B acks=all idempotent {codec}"),
@@ -198,7 +219,6 @@ fn produce(bootstrap: &str, run: &ProduceRun<'_>, pid: Option<u32>) {
         records,
         records * size,
         took,
-        cpu_since(pid, cpu_before),
     );
 }
 
@@ -224,7 +244,7 @@ fn consume(
             .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
-    let cpu_before = pid.and_then(node::cpu_seconds);
+    let meter = Meter::start(pid);
     let started = Instant::now();
     let (n, bytes, first) = if batch {
         consume_batches(&consumer, records)
@@ -232,12 +252,11 @@ fn consume(
         consume_polled(&consumer, records)
     };
     let took = first.elapsed();
-    report(
+    meter.report(
         &format!("consume {size} B{}", if batch { "" } else { " (poll)" }),
         n,
         bytes,
         took,
-        cpu_since(pid, cpu_before),
     );
     // Timed from the first record, as librdkafka's rdkafka_performance times its consumer:
     // connecting and looking up the start offset are not throughput.
@@ -329,7 +348,7 @@ fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Opt
     const VERSION: i16 = 11;
     let mut sock = std::net::TcpStream::connect(bootstrap).expect("connect");
     sock.set_nodelay(true).expect("nodelay");
-    let cpu_before = pid.and_then(node::cpu_seconds);
+    let meter = Meter::start(pid);
     let started = Instant::now();
     let (mut n, mut offset, mut corr) = (0usize, 0i64, 0i32);
     let mut progress = Instant::now();
@@ -396,12 +415,11 @@ fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Opt
             batches.advance(size);
         }
     }
-    report(
+    meter.report(
         &format!("fetch {size} B (raw Fetch, no client)"),
         n,
         n * size,
         started.elapsed(),
-        cpu_since(pid, cpu_before),
     );
 }
 

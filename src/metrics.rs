@@ -31,6 +31,8 @@ pub struct Metrics {
     /// Retried batches answered with the offsets they were first written at.
     pub duplicate_batches: Counter,
     pub fetched_bytes: Counter,
+    /// Partition reads of a fetch that had to wait on the disk (done off the async workers).
+    pub fetch_disk_reads: Counter,
     requests: Vec<Counter>,
 }
 
@@ -44,6 +46,7 @@ impl Default for Metrics {
             produce_errors: Counter::default(),
             duplicate_batches: Counter::default(),
             fetched_bytes: Counter::default(),
+            fetch_disk_reads: Counter::default(),
             requests: (0..API_KEYS).map(|_| Counter::default()).collect(),
         }
     }
@@ -130,6 +133,11 @@ impl Metrics {
             "pilgrimage_fetched_bytes_total",
             "Batch bytes returned to fetchers.",
             self.fetched_bytes.get(),
+        );
+        counter(
+            "pilgrimage_fetch_disk_reads_total",
+            "Partition reads of fetches that waited on the disk (neither read ahead nor in the page cache); their threads are handed off by the async runtime meanwhile.",
+            self.fetch_disk_reads.get(),
         );
         let _ = writeln!(
             out,

@@ -4,7 +4,8 @@
 //! O_DIRECT (`fetch.read.ahead.bytes`). Every record comes back identical and in order; small
 //! batches produced in between go through the page cache and read back too. The producer's
 //! requests are read into one reused buffer (`socket.request.buffer.pool.bytes`), at the
-//! place in it that lets the batch go to disk without a copy.
+//! place in it that lets the batch go to disk without a copy. A fetch whose range must come
+//! from the disk reads it with the async runtime told that its thread blocks.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
@@ -90,6 +91,7 @@ async fn large_batches_round_trip_past_the_page_cache() {
         "request buffers: {reused} reused, {allocated} allocated"
     );
 
+    let disk_reads = node.broker().metrics.fetch_disk_reads.get();
     let b = bootstrap.clone();
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = common::consumer_config(&b).create().expect("consumer");
@@ -103,6 +105,11 @@ async fn large_batches_round_trip_past_the_page_cache() {
     .expect("consume");
     let from_memory = pilgrimage_storage::prefetch::served_bytes() - served;
     eprintln!("{direct} bytes written directly, {from_memory} served from read-ahead buffers");
+    // Batches written past the page cache are read from the disk: those reads ran with the
+    // runtime told their worker blocks (the node here shares the test's runtime).
+    let disk_reads = node.broker().metrics.fetch_disk_reads.get() - disk_reads;
+    eprintln!("{disk_reads} partition reads waited on the disk");
+    assert!(disk_reads > 0, "no fetch read waited on the disk");
     // Past the small batches (written through the page cache, read from it), the large ones
     // come from read-ahead buffers again: what the kernel read ahead of a page-cache read
     // does not send the rest of the log through the page cache.

@@ -57,4 +57,4 @@ pub use error::{AppendError, ReadError, StorageError};
 pub use flush::FlushPlan;
 pub use log::{AppendInfo, AppendOrigin, Log, OpenOptions, RecoveryReport, RetentionReport};
 pub use producer_state::{AbortedTxn, ProducerEntry, ProducerError, ProducerStateManager};
-pub use read::{FileRange, LogPosition, ReadPlan};
+pub use read::{FileRange, LogPosition, Prefetched, ReadPlan};

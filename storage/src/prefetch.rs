@@ -245,6 +245,17 @@ impl Chunk {
     }
 }
 
+/// What [`Prefetcher::bytes_from`] found.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// Bytes from `want.start` on, read with `O_DIRECT`.
+    Bytes(Bytes),
+    /// Read through the page cache.
+    PageCache,
+    /// The range is neither read ahead nor cached: reading it waits on the disk.
+    Disk,
+}
+
 /// What [`Prefetcher::insert`] did.
 enum Inserted {
     New(Arc<Chunk>),
@@ -307,20 +318,29 @@ impl Prefetcher {
     }
 
     /// The bytes of `want.file` from `want.start` on, as far as one buffer holds them: from a
-    /// buffer read earlier, or read now when the range is not in the page cache. `None`: read
-    /// through the page cache (cached, direct reads off or refused, budget used up).
-    pub(crate) fn bytes_from(self: &Arc<Self>, want: &Want<'_>) -> Option<Bytes> {
+    /// buffer read earlier, or read now when the range is not in the page cache. `PageCache`:
+    /// read through the page cache (cached, direct reads off or refused, budget used up).
+    ///
+    /// Without `wait`, nothing is read and no read under way is waited for: `Disk` says the
+    /// range has to come from the disk, for a caller that must not block (an async runtime's
+    /// worker) to ask again where blocking is allowed.
+    pub(crate) fn bytes_from(self: &Arc<Self>, want: &Want<'_>, wait: bool) -> Found {
         let ra = read_ahead_bytes();
-        if ra == 0
-            || want.start >= want.limit
-            || self.refused.load(Ordering::Relaxed)
-            || self.generation() != want.generation
-        {
-            return None;
+        if want.start >= want.limit || self.generation() != want.generation {
+            return Found::PageCache;
+        }
+        if ra == 0 || self.refused.load(Ordering::Relaxed) {
+            // Every read goes through the page cache, from the disk if not cached there.
+            return if wait || is_cached(want.file, want.start) {
+                Found::PageCache
+            } else {
+                Found::Disk
+            };
         }
         let need_end = want.limit.min(want.start + want.need.max(1));
         let found = self.covering(want, need_end);
         let chunk = match found {
+            Some(c) if !wait && c.ready().is_none() => return Found::Disk,
             Some(c) => c,
             None => {
                 // Cached at both ends: recent appends for a consumer near the tail. The first
@@ -328,7 +348,10 @@ impl Prefetcher {
                 // the start of the next range and not the rest.
                 let last = want.limit.min(want.start + want.span.max(1)) - 1;
                 if is_cached(want.file, want.start) && is_cached(want.file, last) {
-                    return None;
+                    return Found::PageCache;
+                }
+                if !wait {
+                    return Found::Disk;
                 }
                 let from = floor(want.start);
                 let to = want
@@ -342,7 +365,7 @@ impl Prefetcher {
                     }
                     // Another fetch at the same place got there first: share its read.
                     Inserted::Exists(c) => c,
-                    Inserted::No => return None,
+                    Inserted::No => return Found::PageCache,
                 }
             }
         };
@@ -350,12 +373,15 @@ impl Prefetcher {
         // Buffers this consumer has read past go (another consumer behind it reads them again
         // if it needs them).
         lock(&self.chunks).retain(|c| !(c.is(want.file) && c.end <= want.start));
+        // Where the buffer fails, the page cache serves the range, from the disk: a caller
+        // that may not block asks again where it may.
+        let fallback = if wait { Found::PageCache } else { Found::Disk };
         let Some(bytes) = chunk.bytes() else {
             if chunk.refused() {
                 self.refused.store(true, Ordering::Relaxed);
             }
             lock(&self.chunks).retain(|c| !Arc::ptr_eq(c, &chunk));
-            return None;
+            return fallback;
         };
         let skip = (want.start - chunk.start) as usize;
         let usable = ((chunk.end - chunk.start) as usize).min(bytes.len());
@@ -363,10 +389,10 @@ impl Prefetcher {
             // The file ended early (cut meanwhile): the page cache path sorts it out, and the
             // short buffer goes.
             lock(&self.chunks).retain(|c| !Arc::ptr_eq(c, &chunk));
-            return None;
+            return fallback;
         }
         self.read_ahead(&chunk, want, ra);
-        Some(bytes.slice(skip..usable))
+        Found::Bytes(bytes.slice(skip..usable))
     }
 
     /// The buffer of `want.file` holding `[want.start, to)` that reaches furthest, read or
@@ -605,6 +631,47 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_read_that_may_not_wait_is_told_to_go_to_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg");
+        let data: Vec<u8> = (0..(4 << 20)).map(|i| (i % 253) as u8).collect();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&data)
+            .unwrap();
+        let file = Arc::new(File::open(&path).unwrap());
+        file.sync_all().unwrap();
+        rustix::fs::fadvise(&*file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        if is_cached(&file, 8192) {
+            return; // this file system keeps it cached: nothing to wait for
+        }
+        let p = Prefetcher::new();
+        let want = Want {
+            file: &file,
+            start: 8192,
+            need: 1,
+            limit: data.len() as u64,
+            span: 1 << 20,
+            generation: p.generation(),
+        };
+        // Nothing read, nothing planned: the caller asks again where it may block.
+        assert!(matches!(p.bytes_from(&want, false), Found::Disk));
+        assert_eq!(p.len(), 0);
+        let Found::Bytes(read) = p.bytes_from(&want, true) else {
+            return; // direct reads refused here: the page cache serves
+        };
+        assert_eq!(&read[..], &data[8192..8192 + read.len()]);
+        while p.loading() {
+            std::thread::yield_now();
+        }
+        // Read now: served without waiting.
+        let Found::Bytes(again) = p.bytes_from(&want, false) else {
+            panic!("a buffer read already must be served without waiting");
+        };
+        assert_eq!(again, read);
+    }
+
     fn serve_cold_file(span: u64) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seg");
@@ -629,10 +696,14 @@ mod tests {
                 span,
                 generation: p.generation(),
             };
-            let Some(bytes) = p.bytes_from(&want) else {
+            let bytes = match p.bytes_from(&want, true) {
+                Found::Bytes(b) => b,
                 // Cached already (the page cache may hold what a test run wrote).
-                pos += span;
-                continue;
+                Found::PageCache => {
+                    pos += span;
+                    continue;
+                }
+                Found::Disk => panic!("a waiting read never answers Disk"),
             };
             buffers += 1;
             assert!(!bytes.is_empty());

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use pilgrimage_protocol::batch::view::{self, LAST_OFFSET_DELTA, LOG_OVERHEAD};
 
 use crate::error::StorageError;
-use crate::prefetch::{Prefetcher, Want};
+use crate::prefetch::{Found, Prefetcher, Want};
 
 /// A position in the log: an offset and where its batch starts on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,12 +78,18 @@ impl ReadPlan {
     /// [`ReadPlan::execute`], with the position in the segment just past the bytes returned
     /// (0 for an empty read): where a `read_committed` fetch bounds its aborted transactions.
     pub fn execute_to(&self) -> Result<(Bytes, u64), StorageError> {
-        let (false, Some(file)) = (self.is_empty(), &self.file) else {
-            return Ok((Bytes::new(), 0));
-        };
         if let Some(read) = self.read_prefetched()? {
             return Ok(read);
         }
+        self.execute_cached()
+    }
+
+    /// [`ReadPlan::execute_to`] through the page cache alone, without looking at read-ahead
+    /// memory: for a range [`ReadPlan::try_read_prefetched`] found there.
+    pub fn execute_cached(&self) -> Result<(Bytes, u64), StorageError> {
+        let (false, Some(file)) = (self.is_empty(), &self.file) else {
+            return Ok((Bytes::new(), 0));
+        };
         let io = |e| StorageError::io("read", &self.path, e);
         let window = (self.limit - self.start).min(self.max_bytes as u64 + SEEK_SLACK_BYTES);
         let buf = read_at(file, window as usize, self.start).map_err(io)?;
@@ -183,12 +189,33 @@ impl ReadPlan {
     /// [`ReadPlan::execute_to`] from read-ahead memory (see [`crate::prefetch`]) when the
     /// range is not in the page cache: the bytes returned are a slice of a buffer read with
     /// `O_DIRECT`, cut at its end (the last batch may be cut, as in any read). `None`: read
-    /// through the page cache, with [`ReadPlan::locate`] or [`ReadPlan::execute_to`].
+    /// through the page cache, with [`ReadPlan::locate`] or [`ReadPlan::execute_cached`].
+    /// This may wait for the disk.
     pub fn read_prefetched(&self) -> Result<Option<(Bytes, u64)>, StorageError> {
-        let (false, Some(file), Some((prefetch, generation))) =
-            (self.is_empty(), &self.file, &self.prefetch)
-        else {
-            return Ok(None);
+        Ok(match self.prefetched(true)? {
+            Prefetched::Read(bytes, end) => Some((bytes, end)),
+            Prefetched::PageCache | Prefetched::Disk => None,
+        })
+    }
+
+    /// [`ReadPlan::read_prefetched`] without waiting for the disk: what is read ahead already,
+    /// or `PageCache` for a range the page cache holds, or `Disk` when the read would wait on
+    /// the disk. An async caller answers the first two on its own thread and does the third
+    /// where blocking is allowed.
+    pub fn try_read_prefetched(&self) -> Result<Prefetched, StorageError> {
+        self.prefetched(false)
+    }
+
+    fn prefetched(&self, wait: bool) -> Result<Prefetched, StorageError> {
+        let (false, Some(file)) = (self.is_empty(), &self.file) else {
+            return Ok(Prefetched::PageCache);
+        };
+        let Some((prefetch, generation)) = &self.prefetch else {
+            return Ok(if wait || is_cached(file, self.start) {
+                Prefetched::PageCache
+            } else {
+                Prefetched::Disk
+            });
         };
         let span = self.max_bytes as u64 + SEEK_SLACK_BYTES;
         let want = |start: u64, need: u64| Want {
@@ -199,27 +226,47 @@ impl ReadPlan {
             span,
             generation: *generation,
         };
-        let Some(buf) = prefetch.bytes_from(&want(self.start, 1)) else {
-            return Ok(None);
+        let buf = match prefetch.bytes_from(&want(self.start, 1), wait) {
+            Found::Bytes(buf) => buf,
+            Found::PageCache => return Ok(Prefetched::PageCache),
+            Found::Disk => return Ok(Prefetched::Disk),
         };
         let Some((at, len, first)) = self.find(file, &buf)? else {
-            return Ok(Some((Bytes::new(), 0)));
+            return Ok(Prefetched::Read(Bytes::new(), 0));
         };
         let from = self.start + at as u64;
         if at + first.min(len) <= buf.len() {
             let take = len.min(buf.len() - at);
             crate::prefetch::count_served(take);
-            return Ok(Some((buf.slice(at..at + take), from + take as u64)));
+            return Ok(Prefetched::Read(
+                buf.slice(at..at + take),
+                from + take as u64,
+            ));
         }
         // The first batch runs past this buffer: one that holds it whole.
         let need = first.min(len) as u64;
-        let Some(buf) = prefetch.bytes_from(&want(from, need)) else {
-            return Ok(None);
+        let buf = match prefetch.bytes_from(&want(from, need), wait) {
+            Found::Bytes(buf) => buf,
+            Found::PageCache => return Ok(Prefetched::PageCache),
+            Found::Disk => return Ok(Prefetched::Disk),
         };
         let take = len.min(buf.len());
         crate::prefetch::count_served(take);
-        Ok(Some((buf.slice(..take), from + take as u64)))
+        Ok(Prefetched::Read(buf.slice(..take), from + take as u64))
     }
+}
+
+/// What [`ReadPlan::try_read_prefetched`] found.
+#[derive(Debug)]
+pub enum Prefetched {
+    /// Bytes from read-ahead memory, and the position in the segment just past them.
+    Read(Bytes, u64),
+    /// Read through the page cache ([`ReadPlan::locate`], [`ReadPlan::execute_cached`]):
+    /// the range is there, or direct reads are off.
+    PageCache,
+    /// The read waits on the disk: do it ([`ReadPlan::execute_to`], or
+    /// [`ReadPlan::read_prefetched`] then [`ReadPlan::locate`]) where blocking is allowed.
+    Disk,
 }
 
 /// Whole batches (the last one possibly cut) of a segment file, by position: a read to send

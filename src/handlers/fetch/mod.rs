@@ -30,7 +30,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::buf::ByteBufMut;
-use pilgrimage_storage::{AbortedTxn, FileRange, ReadError};
+use pilgrimage_storage::{AbortedTxn, FileRange, Prefetched, ReadError, ReadPlan};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -321,19 +321,36 @@ fn read_partition(
     // descriptor for each (`log.segment.files.open.max`).
     // Ranges not in the page cache come from the log's read-ahead buffers (O_DIRECT reads):
     // `execute_to` tries them itself, the sendfile path asks first.
+    // A range that must come from the disk is read with the runtime told this thread blocks,
+    // so the other connections it serves move to another thread for that time.
     let mut more = false;
     let result = read.and_then(|(plan, marks)| {
-        let read = if params.sendfile && pilgrimage_storage::files::has_room() {
-            match plan.read_prefetched() {
-                Ok(Some((bytes, end))) => Ok((bytes, None, end)),
-                Ok(None) => plan.locate().map(|range| {
-                    let end = range.as_ref().map_or(0, |r| r.position + r.len as u64);
-                    (Bytes::new(), range, end)
-                }),
-                Err(e) => Err(e),
+        let sendfile = params.sendfile && pilgrimage_storage::files::has_room();
+        let locate = |plan: &ReadPlan| {
+            plan.locate().map(|range| {
+                let end = range.as_ref().map_or(0, |r| r.position + r.len as u64);
+                (Bytes::new(), range, end)
+            })
+        };
+        let read = match plan.try_read_prefetched() {
+            Ok(Prefetched::Read(bytes, end)) => Ok((bytes, None, end)),
+            Ok(Prefetched::PageCache) if sendfile => locate(&plan),
+            Ok(Prefetched::PageCache) => plan.execute_cached().map(|(b, end)| (b, None, end)),
+            Ok(Prefetched::Disk) => {
+                broker.metrics.fetch_disk_reads.add(1);
+                blocking(|| {
+                    if sendfile {
+                        match plan.read_prefetched() {
+                            Ok(Some((bytes, end))) => Ok((bytes, None, end)),
+                            Ok(None) => locate(&plan),
+                            Err(e) => Err(e),
+                        }
+                    } else {
+                        plan.execute_to().map(|(bytes, end)| (bytes, None, end))
+                    }
+                })
             }
-        } else {
-            plan.execute_to().map(|(bytes, end)| (bytes, None, end))
+            Err(e) => Err(e),
         };
         read.map(|(bytes, file, end)| {
             let returned = file.as_ref().map_or(bytes.len(), |f| f.len);
@@ -384,6 +401,18 @@ fn read_partition(
         Err(code) => error_data(w.partition, code),
     };
     answer
+}
+
+/// Runs `read`, which waits on the disk, telling a multi-threaded runtime that this worker
+/// blocks: its other tasks go on on another thread meanwhile. Elsewhere (a current-thread
+/// runtime, no runtime) it simply runs.
+fn blocking<T>(read: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(read)
+        }
+        _ => read(),
+    }
 }
 
 fn aborted_txn(a: AbortedTxn) -> AbortedTransaction {
