@@ -208,18 +208,18 @@ pub(crate) async fn dispatch(
     }
 }
 
-fn finish<R: Encodable + Send + 'static>(ctx: &Ctx, handled: Handled<R>) -> ReplyFuture {
+fn finish<R: Respond>(ctx: &Ctx, handled: Handled<R>) -> ReplyFuture {
     let (key, version, corr) = (ctx.key, ctx.version, ctx.header.correlation_id);
     let broker = Arc::clone(&ctx.broker);
     match handled {
-        Handled::Now(r) => Box::pin(std::future::ready(encode(&broker, key, version, corr, &r))),
+        Handled::Now(r) => Box::pin(std::future::ready(r.reply(&broker, key, version, corr))),
         Handled::Silent => Box::pin(std::future::ready(Reply::Nothing)),
         Handled::Close(why) => Box::pin(std::future::ready(Reply::Close(why))),
         Handled::Later(f) => Box::pin(async move {
             let mut next = f.await;
             loop {
                 match next {
-                    Handled::Now(r) => return encode(&broker, key, version, corr, &r),
+                    Handled::Now(r) => return r.reply(&broker, key, version, corr),
                     Handled::Later(f) => next = f.await,
                     Handled::Silent => return Reply::Nothing,
                     Handled::Close(why) => return Reply::Close(why),
@@ -287,40 +287,24 @@ pub(crate) async fn commit_admin<T: AdminResult>(
     }
 }
 
-fn encode<R: Encodable + 'static>(
-    broker: &Broker,
-    key: ApiKey,
-    version: i16,
-    corr: i32,
-    r: &R,
-) -> Reply {
-    if let Some(fetch) = (r as &dyn std::any::Any).downcast_ref::<fetch::FetchReply>() {
-        let mut outside = |t: usize, p: usize| fetch.files.get(&(t, p)).map(|f| (f.len, f.clone()));
-        return match pilgrimage_protocol::fetch::encode_fetch_with(
-            version,
-            corr,
-            &fetch.response,
-            &mut outside,
-        ) {
-            Ok(p) => {
-                broker.metrics.bytes_out.add(p.len as u64);
-                Reply::Parts(p.parts)
+/// A handler's response, encoded into what the connection writes.
+pub(crate) trait Respond: Send + 'static {
+    fn reply(&self, broker: &Broker, key: ApiKey, version: i16, corr: i32) -> Reply;
+}
+
+/// Responses made entirely of decoded fields: encoded into one buffer.
+impl<R: Encodable + Send + 'static> Respond for R {
+    fn reply(&self, broker: &Broker, key: ApiKey, version: i16, corr: i32) -> Reply {
+        let mut buf = BytesMut::new();
+        match response::encode(&mut buf, key, version, corr, self) {
+            Ok(()) => {
+                broker.metrics.bytes_out.add(buf.len() as u64);
+                Reply::Bytes(buf)
             }
             Err(e) => {
                 error!(error = %e, "response encoding failed");
                 Reply::Close(e.to_string())
             }
-        };
-    }
-    let mut buf = BytesMut::new();
-    match response::encode(&mut buf, key, version, corr, r) {
-        Ok(()) => {
-            broker.metrics.bytes_out.add(buf.len() as u64);
-            Reply::Bytes(buf)
-        }
-        Err(e) => {
-            error!(error = %e, "response encoding failed");
-            Reply::Close(e.to_string())
         }
     }
 }

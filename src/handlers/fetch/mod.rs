@@ -26,16 +26,14 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::Encodable;
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::protocol::buf::ByteBufMut;
 use pilgrimage_storage::{AbortedTxn, FileRange, Prefetched, ReadError, ReadPlan};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use self::session::{Mode, Plan, TopicKey, Wanted};
-use super::{Ctx, Handled, check_leader_epoch};
+use super::{Ctx, Handled, Reply, Respond, check_leader_epoch};
 use crate::broker::Broker;
 use crate::controller::MetadataImage;
 
@@ -81,18 +79,26 @@ impl From<FetchResponse> for FetchReply {
     }
 }
 
-/// The generic encoder cannot include records that are still in files: the connection writes
-/// a `FetchReply` with `pilgrimage_protocol::fetch::encode_fetch_with` and `sendfile`.
-impl Encodable for FetchReply {
-    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> anyhow::Result<()> {
-        if !self.files.is_empty() {
-            anyhow::bail!("records in segment files are sent with sendfile, not encoded");
+/// Records still in segment files are not copied into the response: the encoding leaves
+/// their place to the connection, which writes them with `sendfile` between the encoded parts.
+impl Respond for FetchReply {
+    fn reply(&self, broker: &Broker, _key: ApiKey, version: i16, corr: i32) -> Reply {
+        let mut outside = |t: usize, p: usize| self.files.get(&(t, p)).map(|f| (f.len, f.clone()));
+        match pilgrimage_protocol::fetch::encode_fetch_with(
+            version,
+            corr,
+            &self.response,
+            &mut outside,
+        ) {
+            Ok(p) => {
+                broker.metrics.bytes_out.add(p.len as u64);
+                Reply::Parts(p.parts)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "response encoding failed");
+                Reply::Close(e.to_string())
+            }
         }
-        self.response.encode(buf, version)
-    }
-
-    fn compute_size(&self, version: i16) -> anyhow::Result<usize> {
-        self.response.compute_size(version)
     }
 }
 
