@@ -7,14 +7,18 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-/// The operation name of a failed segment open (see [`StorageError::is_open_failure`]).
-pub(crate) const OPEN_SEGMENT: &str = "open segment";
-
 #[derive(Debug, Error)]
 pub enum StorageError {
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A segment file could not be opened (out of descriptors, say): nothing was written.
+    #[error("open segment {path}: {source}")]
+    Open {
         path: PathBuf,
         #[source]
         source: io::Error,
@@ -43,12 +47,12 @@ impl StorageError {
     /// True when a segment file could not be opened (e.g. the process is out of descriptors):
     /// nothing was written, so the log stays usable.
     pub fn is_open_failure(&self) -> bool {
-        matches!(self, StorageError::Io { op, .. } if *op == OPEN_SEGMENT)
+        matches!(self, StorageError::Open { .. })
     }
 
     /// True when the error came from a full disk.
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, StorageError::Io { source, .. } if source.raw_os_error() == Some(28))
+        matches!(self, StorageError::Io { source, .. } | StorageError::Open { source, .. } if source.raw_os_error() == Some(28))
     }
 }
 

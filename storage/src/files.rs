@@ -250,7 +250,10 @@ impl SegmentFile {
             .read(true)
             .write(true)
             .open(path)
-            .map_err(|e| StorageError::io(crate::error::OPEN_SEGMENT, path, e))?;
+            .map_err(|source| StorageError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let file = Arc::new(file);
         st.file = Some(Arc::clone(&file));
         drop(st);
