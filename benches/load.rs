@@ -351,6 +351,7 @@ fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Opt
     let meter = Meter::start(pid);
     let started = Instant::now();
     let (mut n, mut offset, mut corr) = (0usize, 0i64, 0i32);
+    let mut buf = Vec::new();
     let mut progress = Instant::now();
     while n < records {
         assert!(
@@ -390,12 +391,20 @@ fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Opt
         sock.write_all(&frame).expect("send");
         let mut len = [0u8; 4];
         sock.read_exact(&mut len).expect("response size");
-        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-        sock.read_exact(&mut buf).expect("response");
-        let mut resp = Bytes::from(buf);
-        ResponseHeader::decode(&mut resp, ApiKey::Fetch.response_header_version(VERSION))
+        // Into the buffer of the previous response, without zero-filling it: a fresh 16 MiB
+        // per response cost this client more than the broker's read.
+        let len = i32::from_be_bytes(len) as u64;
+        buf.clear();
+        (&mut sock)
+            .take(len)
+            .read_to_end(&mut buf)
+            .expect("response");
+        assert_eq!(buf.len() as u64, len, "response cut short");
+        let whole = Bytes::from(std::mem::take(&mut buf));
+        let mut body = whole.clone();
+        ResponseHeader::decode(&mut body, ApiKey::Fetch.response_header_version(VERSION))
             .expect("response header");
-        let resp = FetchResponse::decode(&mut resp, VERSION).expect("fetch response");
+        let resp = FetchResponse::decode(&mut body, VERSION).expect("fetch response");
         let part = &resp.responses[0].partitions[0];
         assert_eq!(part.error_code, 0, "fetch error");
         let mut batches = part.records.clone().unwrap_or_default();
@@ -414,6 +423,8 @@ fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Opt
             progress = Instant::now();
             batches.advance(size);
         }
+        drop((batches, resp, body));
+        buf = whole.try_into_mut().map(Vec::from).unwrap_or_default();
     }
     meter.report(
         &format!("fetch {size} B (raw Fetch, no client)"),
