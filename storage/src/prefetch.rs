@@ -634,15 +634,7 @@ mod tests {
     #[test]
     fn a_read_that_may_not_wait_is_told_to_go_to_the_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("seg");
-        let data: Vec<u8> = (0..(4 << 20)).map(|i| (i % 253) as u8).collect();
-        std::fs::File::create(&path)
-            .unwrap()
-            .write_all(&data)
-            .unwrap();
-        let file = Arc::new(File::open(&path).unwrap());
-        file.sync_all().unwrap();
-        rustix::fs::fadvise(&*file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let (file, data) = cold_file(dir.path(), 4 << 20);
         if is_cached(&file, 8192) {
             return; // this file system keeps it cached: nothing to wait for
         }
@@ -672,10 +664,10 @@ mod tests {
         assert_eq!(again, read);
     }
 
-    fn serve_cold_file(span: u64) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("seg");
-        let data: Vec<u8> = (0..(24 << 20)).map(|i| (i % 251) as u8).collect();
+    /// A file of `len` known bytes in `dir`, written, synced and dropped from the page cache.
+    fn cold_file(dir: &std::path::Path, len: usize) -> (Arc<File>, Vec<u8>) {
+        let path = dir.join("seg");
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         std::fs::File::create(&path)
             .unwrap()
             .write_all(&data)
@@ -683,6 +675,12 @@ mod tests {
         let file = Arc::new(File::open(&path).unwrap());
         file.sync_all().unwrap();
         rustix::fs::fadvise(&*file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        (file, data)
+    }
+
+    fn serve_cold_file(span: u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, data) = cold_file(dir.path(), 24 << 20);
         let p = Prefetcher::new();
         let limit = data.len() as u64 - 100;
         let mut pos = 1000u64;
