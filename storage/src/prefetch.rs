@@ -216,17 +216,22 @@ impl Chunk {
         self.at_limit && self.end < limit && self.end < wanted
     }
 
+    /// Settles a buffer that will not be read as failed (not refused), waking any waiter.
+    fn abandon(&self) {
+        let mut l = lock(&self.load);
+        if matches!(*l, Load::Pending) {
+            *l = Load::Failed(false);
+        }
+        self.loaded.notify_all();
+    }
+
     /// Reads the chunk's range and wakes its waiters, who are woken (to a failed read) even
     /// if the read panics.
     fn fill(&self) {
         struct Settle<'a>(&'a Chunk);
         impl Drop for Settle<'_> {
             fn drop(&mut self) {
-                let mut l = lock(&self.0.load);
-                if matches!(*l, Load::Pending) {
-                    *l = Load::Failed(false);
-                }
-                self.0.loaded.notify_all();
+                self.0.abandon();
             }
         }
         let _settle = Settle(self);
@@ -326,12 +331,25 @@ impl Prefetcher {
     /// worker) to ask again where blocking is allowed.
     pub(crate) fn bytes_from(self: &Arc<Self>, want: &Want<'_>, wait: bool) -> Found {
         let ra = read_ahead_bytes();
-        if want.start >= want.limit || self.generation() != want.generation {
+        if want.start >= want.limit {
             return Found::PageCache;
         }
+        // Where the bytes are not read ahead, the page cache serves them, from the disk when
+        // they are not cached: a caller that may not block asks again where it may.
+        let fallback = if wait { Found::PageCache } else { Found::Disk };
+        if self.generation() != want.generation {
+            return fallback; // truncated since the plan: nothing here may be kept or served
+        }
+        // Cached at both ends: recent appends for a consumer near the tail. The first byte
+        // alone says little: the kernel's readahead after a page-cache read caches the start
+        // of the next range and not the rest.
+        let cached = || {
+            let last = want.limit.min(want.start + want.span.max(1)) - 1;
+            is_cached(want.file, want.start) && is_cached(want.file, last)
+        };
         if ra == 0 || self.refused.load(Ordering::Relaxed) {
-            // Every read goes through the page cache, from the disk if not cached there.
-            return if wait || is_cached(want.file, want.start) {
+            // Every read goes through the page cache.
+            return if wait || cached() {
                 Found::PageCache
             } else {
                 Found::Disk
@@ -343,11 +361,7 @@ impl Prefetcher {
             Some(c) if !wait && c.ready().is_none() => return Found::Disk,
             Some(c) => c,
             None => {
-                // Cached at both ends: recent appends for a consumer near the tail. The first
-                // byte alone says little: the kernel's readahead after a page-cache read caches
-                // the start of the next range and not the rest.
-                let last = want.limit.min(want.start + want.span.max(1)) - 1;
-                if is_cached(want.file, want.start) && is_cached(want.file, last) {
+                if cached() {
                     return Found::PageCache;
                 }
                 if !wait {
@@ -373,9 +387,6 @@ impl Prefetcher {
         // Buffers this consumer has read past go (another consumer behind it reads them again
         // if it needs them).
         lock(&self.chunks).retain(|c| !(c.is(want.file) && c.end <= want.start));
-        // Where the buffer fails, the page cache serves the range, from the disk: a caller
-        // that may not block asks again where it may.
-        let fallback = if wait { Found::PageCache } else { Found::Disk };
         let Some(bytes) = chunk.bytes() else {
             if chunk.refused() {
                 self.refused.store(true, Ordering::Relaxed);
@@ -391,7 +402,7 @@ impl Prefetcher {
             lock(&self.chunks).retain(|c| !Arc::ptr_eq(c, &chunk));
             return fallback;
         }
-        self.read_ahead(&chunk, want, ra);
+        self.read_ahead(&chunk, want, ra, wait);
         Found::Bytes(bytes.slice(skip..usable))
     }
 
@@ -468,7 +479,10 @@ impl Prefetcher {
     /// are as large as a buffer still finds the next one read or under way. A new buffer
     /// starts at the block of the last batch that does not end inside the one before it, so
     /// every batch lies whole in one buffer.
-    fn read_ahead(self: &Arc<Self>, chunk: &Arc<Chunk>, want: &Want<'_>, ra: usize) {
+    ///
+    /// Should no thread start, the read is done here if the caller may block (`wait`), and
+    /// otherwise given up: the buffer goes, and a later fetch reads the range itself.
+    fn read_ahead(self: &Arc<Self>, chunk: &Arc<Chunk>, want: &Want<'_>, ra: usize, wait: bool) {
         let last = {
             let chunks = lock(&self.chunks);
             let mut last = Arc::clone(chunk);
@@ -526,7 +540,13 @@ impl Prefetcher {
             });
         if spawned.is_err() {
             // The closure, and the in-flight count with it, is dropped already.
-            c.fill();
+            if wait {
+                c.fill();
+            } else {
+                lock(&self.chunks).retain(|x| !Arc::ptr_eq(x, &c));
+                // Anyone who found it meanwhile is told the read failed, and reads it again.
+                c.abandon();
+            }
         }
     }
 

@@ -145,22 +145,33 @@ impl ReadPlan {
     /// the first batch whose last offset reaches `offset`: its place in `buf`'s coordinates,
     /// how many bytes to return from it, and its size.
     fn find(&self, file: &File, buf: &[u8]) -> Result<Option<(usize, usize, usize)>, StorageError> {
+        Ok(match self.walk(Some(file), buf)? {
+            Walk::Found(at, len, first) => Some((at, len, first)),
+            Walk::Nothing | Walk::PastBuffer => None,
+        })
+    }
+
+    /// [`ReadPlan::find`]; with no `file`, a header past `buf` is not read but answered
+    /// `PastBuffer` (a caller that may not wait on the disk).
+    fn walk(&self, file: Option<&File>, buf: &[u8]) -> Result<Walk, StorageError> {
         let io = |e| StorageError::io("read", &self.path, e);
         let mut at = 0usize;
         let first_size = loop {
             let pos = self.start + at as u64;
             if pos >= self.limit {
-                return Ok(None);
+                return Ok(Walk::Nothing);
             }
             const HEAD: usize = LAST_OFFSET_DELTA + 4;
             let mut head = [0u8; HEAD];
             if at + HEAD <= buf.len() {
                 head.copy_from_slice(&buf[at..at + HEAD]);
-            } else {
+            } else if let Some(file) = file {
                 file.read_exact_at(&mut head, pos).map_err(io)?;
+            } else {
+                return Ok(Walk::PastBuffer);
             }
             let Some((base, len)) = view::peek_offset_and_length(&head) else {
-                return Ok(None);
+                return Ok(Walk::Nothing);
             };
             let delta = i32::from_be_bytes([
                 head[LAST_OFFSET_DELTA],
@@ -181,9 +192,9 @@ impl ReadPlan {
             want = want.max(first_size.min(visible));
         } else if first_size > self.max_bytes {
             // Kafka returns nothing rather than a first batch it would have to cut.
-            return Ok(None);
+            return Ok(Walk::Nothing);
         }
-        Ok(Some((at, want, first_size)))
+        Ok(Walk::Found(at, want, first_size))
     }
 
     /// [`ReadPlan::execute_to`] from read-ahead memory (see [`crate::prefetch`]) when the
@@ -210,14 +221,18 @@ impl ReadPlan {
         let (false, Some(file)) = (self.is_empty(), &self.file) else {
             return Ok(Prefetched::PageCache);
         };
-        let Some((prefetch, generation)) = &self.prefetch else {
-            return Ok(if wait || is_cached(file, self.start) {
-                Prefetched::PageCache
-            } else {
-                Prefetched::Disk
-            });
-        };
         let span = self.max_bytes as u64 + SEEK_SLACK_BYTES;
+        let Some((prefetch, generation)) = &self.prefetch else {
+            // Through the page cache, at both ends of the range (see `Prefetcher::bytes_from`).
+            let last = self.limit.min(self.start + span) - 1;
+            return Ok(
+                if wait || (is_cached(file, self.start) && is_cached(file, last)) {
+                    Prefetched::PageCache
+                } else {
+                    Prefetched::Disk
+                },
+            );
+        };
         let want = |start: u64, need: u64| Want {
             file,
             start,
@@ -231,8 +246,11 @@ impl ReadPlan {
             Found::PageCache => return Ok(Prefetched::PageCache),
             Found::Disk => return Ok(Prefetched::Disk),
         };
-        let Some((at, len, first)) = self.find(file, &buf)? else {
-            return Ok(Prefetched::Read(Bytes::new(), 0));
+        // Without waiting, headers past the buffer are not read: that is a disk read too.
+        let (at, len, first) = match self.walk(wait.then_some(&**file), &buf)? {
+            Walk::Found(at, len, first) => (at, len, first),
+            Walk::Nothing => return Ok(Prefetched::Read(Bytes::new(), 0)),
+            Walk::PastBuffer => return Ok(Prefetched::Disk),
         };
         let from = self.start + at as u64;
         if at + first.min(len) <= buf.len() {
@@ -256,16 +274,26 @@ impl ReadPlan {
     }
 }
 
+/// Where [`ReadPlan::walk`] got to.
+enum Walk {
+    /// The first batch to return: its place in the buffer, the bytes to return, its size.
+    Found(usize, usize, usize),
+    /// Nothing to return.
+    Nothing,
+    /// A batch header lies past the buffer, and the file was not to be read.
+    PastBuffer,
+}
+
 /// What [`ReadPlan::try_read_prefetched`] found.
 #[derive(Debug)]
 pub enum Prefetched {
     /// Bytes from read-ahead memory, and the position in the segment just past them.
     Read(Bytes, u64),
-    /// Read through the page cache ([`ReadPlan::locate`], [`ReadPlan::execute_cached`]):
-    /// the range is there, or direct reads are off.
+    /// Read through the page cache ([`ReadPlan::locate`], [`ReadPlan::execute_cached`]): both
+    /// ends of the range are cached there (its middle most likely is too).
     PageCache,
-    /// The read waits on the disk: do it ([`ReadPlan::execute_to`], or
-    /// [`ReadPlan::read_prefetched`] then [`ReadPlan::locate`]) where blocking is allowed.
+    /// The read waits on the disk: do it ([`ReadPlan::execute_to`]) where blocking is
+    /// allowed. A [`FileRange`] of it would only move the wait to whoever sends the range.
     Disk,
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use pilgrimage_protocol::batch::view::{BatchView, Batches};
 use pilgrimage_protocol::batch::{BatchBuilder, NewRecord};
 use pilgrimage_protocol::codec::Compression;
-use pilgrimage_storage::{Log, LogConfig, LogPosition, OpenOptions};
+use pilgrimage_storage::{Log, LogConfig, LogPosition, OpenOptions, Prefetched};
 
 fn batch(n: usize, ts: i64, value_len: usize) -> Vec<u8> {
     let mut b = BatchBuilder::new(Compression::None);
@@ -437,4 +437,40 @@ fn a_read_after_appends_is_not_cut_at_an_old_read_ahead_buffer() {
         .unwrap();
     assert_eq!(Batches::new(&both).count(), 2, "the second batch is hidden");
     assert_eq!(read_all(&log), vec![(0, 9), (10, 19)]);
+}
+
+/// A read that may not wait on the disk is told which reads would: batches written past the
+/// page cache and not read ahead yet. Once read ahead they are served without waiting, and a
+/// recent append through the page cache is read from there.
+#[test]
+fn a_read_that_may_not_wait_is_told_when_it_would() {
+    pilgrimage_storage::direct::set_min_bytes(64 * 1024);
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), true, 0);
+    let direct = pilgrimage_storage::direct::written_bytes();
+    for i in 0..4 {
+        log.append(&batch(10, i * 10, 10_000), 0, 0).unwrap();
+    }
+    if pilgrimage_storage::direct::written_bytes() == direct {
+        return; // this file system refuses O_DIRECT: everything is in the page cache
+    }
+    let plan = log.read(0, 1 << 20, log.end(), true).unwrap();
+    assert!(
+        matches!(plan.try_read_prefetched().unwrap(), Prefetched::Disk),
+        "direct-written batches not read ahead must be read where blocking is allowed"
+    );
+    let (bytes, end) = plan.execute_to().unwrap();
+    assert_eq!(Batches::new(&bytes).count(), 4);
+    let again = log.read(0, 1 << 20, log.end(), true).unwrap();
+    match again.try_read_prefetched().unwrap() {
+        Prefetched::Read(b, e) => assert_eq!((b, e), (bytes, end)),
+        other => panic!("a range read ahead must be served without waiting, got {other:?}"),
+    }
+    log.append(&batch(1, 100, 100), 0, 0).unwrap();
+    let tail = log.read(40, 1 << 20, log.end(), true).unwrap();
+    assert!(
+        matches!(tail.try_read_prefetched().unwrap(), Prefetched::PageCache),
+        "a batch just appended through the page cache is read from it"
+    );
+    assert_eq!(Batches::new(&tail.execute_cached().unwrap().0).count(), 1);
 }

@@ -28,7 +28,7 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use pilgrimage_storage::{AbortedTxn, FileRange, Prefetched, ReadError, ReadPlan};
+use pilgrimage_storage::{AbortedTxn, FileRange, Prefetched, ReadError};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -321,40 +321,28 @@ fn read_partition(
             ReadError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             ReadError::Storage(_) => ResponseError::KafkaStorageError,
         });
-    // Records stay in the file and go out with sendfile when enabled. A file range holds its
-    // segment's descriptor until the response is written, so once the handle budget is used up
-    // the records are read into memory instead: a fetch of many partitions must not hold a
-    // descriptor for each (`log.segment.files.open.max`).
-    // Ranges not in the page cache come from the log's read-ahead buffers (O_DIRECT reads):
-    // `execute_to` tries them itself, the sendfile path asks first.
-    // A range that must come from the disk is read with the runtime told this thread blocks,
-    // so the other connections it serves move to another thread for that time.
+    // Records in the page cache stay in the file and go out with sendfile when enabled. A file
+    // range holds its segment's descriptor until the response is written, so once the handle
+    // budget is used up the records are read into memory instead: a fetch of many partitions
+    // must not hold a descriptor for each (`log.segment.files.open.max`). Ranges read ahead
+    // (O_DIRECT) are served from those buffers. A range that must come from the disk is read
+    // into memory with the runtime told this thread blocks, so the other connections it
+    // serves move to another thread meanwhile.
     let mut more = false;
     let result = read.and_then(|(plan, marks)| {
         let sendfile = params.sendfile && pilgrimage_storage::files::has_room();
-        let locate = |plan: &ReadPlan| {
-            plan.locate().map(|range| {
-                let end = range.as_ref().map_or(0, |r| r.position + r.len as u64);
-                (Bytes::new(), range, end)
-            })
-        };
         let read = match plan.try_read_prefetched() {
             Ok(Prefetched::Read(bytes, end)) => Ok((bytes, None, end)),
-            Ok(Prefetched::PageCache) if sendfile => locate(&plan),
+            Ok(Prefetched::PageCache) if sendfile => plan.locate().map(|range| {
+                let end = range.as_ref().map_or(0, |r| r.position + r.len as u64);
+                (Bytes::new(), range, end)
+            }),
             Ok(Prefetched::PageCache) => plan.execute_cached().map(|(b, end)| (b, None, end)),
+            // Into memory even where sendfile is on: sendfile would read the disk later, on
+            // the connection's writer.
             Ok(Prefetched::Disk) => {
                 broker.metrics.fetch_disk_reads.add(1);
-                blocking(|| {
-                    if sendfile {
-                        match plan.read_prefetched() {
-                            Ok(Some((bytes, end))) => Ok((bytes, None, end)),
-                            Ok(None) => locate(&plan),
-                            Err(e) => Err(e),
-                        }
-                    } else {
-                        plan.execute_to().map(|(bytes, end)| (bytes, None, end))
-                    }
-                })
+                blocking(|| plan.execute_to().map(|(bytes, end)| (bytes, None, end)))
             }
             Err(e) => Err(e),
         };
