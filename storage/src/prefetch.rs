@@ -356,7 +356,14 @@ impl Prefetcher {
             };
         }
         let need_end = want.limit.min(want.start + want.need.max(1));
-        let found = self.covering(want, need_end);
+        // Without waiting, a buffer read already serves even if one still being read would
+        // reach further.
+        let found = if wait {
+            self.covering(want, need_end, false)
+        } else {
+            self.covering(want, need_end, true)
+                .or_else(|| self.covering(want, need_end, false))
+        };
         let chunk = match found {
             Some(c) if !wait && c.ready().is_none() => return Found::Disk,
             Some(c) => c,
@@ -407,10 +414,10 @@ impl Prefetcher {
     }
 
     /// The buffer of `want.file` holding `[want.start, to)` that reaches furthest, read or
-    /// being read. A buffer that stops at an earlier visible end, short of what the fetch may
+    /// being read (with `read_only`, read). A buffer that stops at an earlier visible end, short of what the fetch may
     /// return, does not count: appends since then would be hidden behind it (a fetch waiting
     /// for `min_bytes` would be answered with the old bytes again and again).
-    fn covering(&self, want: &Want<'_>, to: u64) -> Option<Arc<Chunk>> {
+    fn covering(&self, want: &Want<'_>, to: u64, read_only: bool) -> Option<Arc<Chunk>> {
         let wanted = want.start.saturating_add(want.span);
         lock(&self.chunks)
             .iter()
@@ -419,6 +426,7 @@ impl Prefetcher {
                     && c.start <= want.start
                     && to <= c.end
                     && !c.stale(want.limit, wanted)
+                    && (!read_only || c.ready().is_some())
             })
             .max_by_key(|c| c.end)
             .cloned()
