@@ -358,13 +358,7 @@ impl Prefetcher {
         let need_end = want.limit.min(want.start + want.need.max(1));
         // Without waiting, a buffer read already serves even if one still being read would
         // reach further.
-        let found = if wait {
-            self.covering(want, need_end, false)
-        } else {
-            self.covering(want, need_end, true)
-                .or_else(|| self.covering(want, need_end, false))
-        };
-        let chunk = match found {
+        let chunk = match self.covering(want, need_end, !wait) {
             Some(c) if !wait && c.ready().is_none() => return Found::Disk,
             Some(c) => c,
             None => {
@@ -414,10 +408,11 @@ impl Prefetcher {
     }
 
     /// The buffer of `want.file` holding `[want.start, to)` that reaches furthest, read or
-    /// being read (with `read_only`, read). A buffer that stops at an earlier visible end, short of what the fetch may
-    /// return, does not count: appends since then would be hidden behind it (a fetch waiting
-    /// for `min_bytes` would be answered with the old bytes again and again).
-    fn covering(&self, want: &Want<'_>, to: u64, read_only: bool) -> Option<Arc<Chunk>> {
+    /// being read; with `prefer_read`, one read already comes first. A buffer that stops at
+    /// an earlier visible end, short of what the fetch may return, does not count: appends
+    /// since then would be hidden behind it (a fetch waiting for `min_bytes` would be answered
+    /// with the old bytes again and again).
+    fn covering(&self, want: &Want<'_>, to: u64, prefer_read: bool) -> Option<Arc<Chunk>> {
         let wanted = want.start.saturating_add(want.span);
         lock(&self.chunks)
             .iter()
@@ -426,9 +421,8 @@ impl Prefetcher {
                     && c.start <= want.start
                     && to <= c.end
                     && !c.stale(want.limit, wanted)
-                    && (!read_only || c.ready().is_some())
             })
-            .max_by_key(|c| c.end)
+            .max_by_key(|c| (prefer_read && c.ready().is_some(), c.end))
             .cloned()
     }
 
