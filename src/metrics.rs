@@ -118,6 +118,11 @@ impl Metrics {
             "Batch bytes fetches returned from read-ahead buffers read with O_DIRECT (fetch.read.ahead.bytes).",
             pilgrimage_storage::prefetch::served_bytes(),
         );
+        counter(
+            "pilgrimage_direct_io_buffers_allocated_bytes_total",
+            "Aligned buffers for direct appends and read-ahead allocated because none of the size was kept for reuse (memory the kernel faults in and zeroes).",
+            pilgrimage_storage::aligned::allocated_bytes(),
+        );
         let (reused, allocated) = buffers.counts();
         counter(
             "pilgrimage_request_buffers_reused_total",

@@ -6,22 +6,34 @@
 //! `direct`). So buffers go back to a process-wide pool when their last user drops them, and
 //! the pool keeps a bounded number of bytes.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Alignment of direct I/O: file offset, length and memory. 4 KiB satisfies every logical
 /// block size Linux disks and file systems use.
 pub const BLOCK: usize = 4096;
 
-/// Most bytes the pool keeps unused: a read-ahead buffer or two and a few append buffers.
-const KEEP_MAX_BYTES: usize = 16 << 20;
+/// Most bytes the pool keeps unused: a read-ahead buffer or two (one for a fetch of 16 MiB
+/// and the read-ahead past it is 21 MiB) and a few append buffers.
+const KEEP_MAX_BYTES: usize = 32 << 20;
 /// What the pool may keep whatever the read-ahead budget: a few append buffers. Beyond it,
 /// kept buffers count against the read-ahead budget (`fetch.read.ahead.memory.bytes`), so
 /// that budget bounds the memory of direct I/O as a whole.
 const KEEP_ALWAYS_BYTES: usize = 4 << 20;
 /// Larger buffers are freed after use rather than kept.
-const KEEP_MAX_ONE: usize = 16 << 20;
+const KEEP_MAX_ONE: usize = KEEP_MAX_BYTES;
 
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Bytes of buffers allocated because none of the size was kept (for `/metrics`).
+static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+/// When a buffer was last taken, in milliseconds since [`EPOCH`], for [`release_idle`].
+static LAST_TAKEN_MS: AtomicU64 = AtomicU64::new(0);
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn now_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64
+}
 
 fn pool() -> MutexGuard<'static, Vec<Vec<u8>>> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
@@ -57,6 +69,7 @@ impl AlignedBuf {
     /// address. Its contents are whatever the buffer last held.
     pub(crate) fn take(len: usize) -> AlignedBuf {
         let size = size_for(len);
+        LAST_TAKEN_MS.store(now_ms(), Ordering::Relaxed);
         // Only a buffer of exactly this size is reused: what a caller takes is what it may
         // count (the read-ahead budget), whatever the pool holds.
         let reused = {
@@ -65,7 +78,10 @@ impl AlignedBuf {
                 .position(|b| b.len() == size)
                 .map(|i| p.swap_remove(i))
         };
-        let buf = reused.unwrap_or_else(|| vec![0; size]);
+        let buf = reused.unwrap_or_else(|| {
+            ALLOCATED.fetch_add(size as u64, Ordering::Relaxed);
+            vec![0; size]
+        });
         let skip = buf.as_ptr().align_offset(BLOCK);
         AlignedBuf { buf, skip, len }
     }
@@ -102,16 +118,44 @@ impl Drop for AlignedBuf {
     }
 }
 
-/// Frees kept buffers, oldest first, until `bytes` are freed or none is left beyond what the
-/// pool keeps whatever the budget: the read-ahead budget needs the room.
-pub(crate) fn trim(bytes: usize) {
+/// Makes room in the read-ahead budget (`max` bytes, `used` of them reserved) for a
+/// reservation of `size` bytes, to be held by a buffer of that size: frees kept buffers,
+/// oldest first, while the reservation and the kept buffers together would exceed the budget
+/// and more is kept than the pool keeps whatever the budget. One kept buffer of `size` is
+/// spared and not counted, since the read being reserved takes it: freeing it would only have
+/// that read allocate the same memory again, for the kernel to fault in and zero.
+pub(crate) fn make_room(size: usize, used: usize, max: usize) {
+    make_room_in(&mut pool(), size, used, max);
+}
+
+fn make_room_in(p: &mut Vec<Vec<u8>>, size: usize, used: usize, max: usize) {
+    let spared = p
+        .iter()
+        .position(|b| b.len() == size)
+        .map(|i| p.swap_remove(i));
+    let mut kept: usize = p.iter().map(Vec::len).sum();
+    while used + size + kept > max && kept > KEEP_ALWAYS_BYTES && !p.is_empty() {
+        kept -= p.remove(0).len();
+    }
+    p.extend(spared);
+}
+
+/// Bytes of aligned buffers allocated since the process started, because the pool kept none
+/// of the size asked for: each such byte is a page the kernel faults in and zeroes.
+pub fn allocated_bytes() -> u64 {
+    ALLOCATED.load(Ordering::Relaxed)
+}
+
+/// Frees kept buffers beyond what the pool keeps whatever the budget when none has been taken
+/// for `idle`: an idle node need not hold the memory of the last consumer's reads.
+pub(crate) fn release_idle(idle: Duration) {
+    if now_ms().saturating_sub(LAST_TAKEN_MS.load(Ordering::Relaxed)) < idle.as_millis() as u64 {
+        return;
+    }
     let mut p = pool();
     let mut kept: usize = p.iter().map(Vec::len).sum();
-    let mut freed = 0;
-    while freed < bytes && kept > KEEP_ALWAYS_BYTES && !p.is_empty() {
-        let n = p.remove(0).len();
-        kept -= n;
-        freed += n;
+    while kept > KEEP_ALWAYS_BYTES && !p.is_empty() {
+        kept -= p.remove(0).len();
     }
 }
 
@@ -152,6 +196,29 @@ mod tests {
             "the buffer is reused"
         );
         drop(other);
+    }
+
+    #[test]
+    fn room_for_a_read_spares_the_buffer_it_will_take() {
+        const MIB: usize = 1 << 20;
+        let bufs = |sizes: &[usize]| sizes.iter().map(|&n| vec![0u8; n * MIB]).collect();
+        let sizes = |p: &Vec<Vec<u8>>| p.iter().map(|b| b.len() / MIB).collect::<Vec<_>>();
+        // 40 of 64 MiB reserved, 21 more wanted: of 6 + 21 + 5 kept, the 21 is spared, the
+        // oldest others go until the rest fits (or only what is always kept is left).
+        let mut p = bufs(&[6, 21, 5]);
+        make_room_in(&mut p, 21 * MIB, 40 * MIB, 64 * MIB);
+        assert_eq!(sizes(&p), [21]);
+        // Room enough: nothing goes.
+        let mut p = bufs(&[6, 21, 5]);
+        make_room_in(&mut p, 21 * MIB, 10 * MIB, 64 * MIB);
+        assert_eq!(sizes(&p), [6, 5, 21]);
+        // No kept buffer of the size: the oldest go first, the pool's floor stays.
+        let mut p = bufs(&[6, 3, 2]);
+        make_room_in(&mut p, 17 * MIB, 40 * MIB, 64 * MIB);
+        assert_eq!(sizes(&p), [3, 2]);
+        let mut p = bufs(&[6, 3, 2]);
+        make_room_in(&mut p, 17 * MIB, 45 * MIB, 64 * MIB);
+        assert_eq!(sizes(&p), [2]);
     }
 
     #[test]

@@ -87,8 +87,9 @@ pub fn memory_used() -> usize {
     MEMORY_USED.load(Ordering::Relaxed)
 }
 
-/// Drops buffers unused for longer than `idle`, across every log: a consumer that stopped
-/// must not keep memory (or a deleted segment's disk space) for good.
+/// Drops buffers unused for longer than `idle`, across every log, and the aligned buffers
+/// kept for reuse when none was taken for as long: a consumer that stopped must not keep
+/// memory (or a deleted segment's disk space) for good.
 pub fn sweep(idle: Duration) {
     let logs: Vec<Arc<Prefetcher>> = {
         let mut all = lock(&ALL);
@@ -98,6 +99,7 @@ pub fn sweep(idle: Duration) {
     for p in logs {
         lock(&p.chunks).retain(|c| c.used().elapsed() < idle);
     }
+    crate::aligned::release_idle(idle);
 }
 
 /// Budget not reserved by read-ahead buffers: what the aligned pool may keep in all.
@@ -115,11 +117,7 @@ impl Reservation {
     fn take(n: usize) -> Option<Reservation> {
         let max = MEMORY_MAX.load(Ordering::Relaxed);
         // Unused buffers the aligned pool keeps share the budget: free them for a read.
-        let over = (MEMORY_USED.load(Ordering::Relaxed) + n + crate::aligned::kept_bytes())
-            .saturating_sub(max);
-        if over > 0 {
-            crate::aligned::trim(over);
-        }
+        crate::aligned::make_room(n, MEMORY_USED.load(Ordering::Relaxed), max);
         MEMORY_USED
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 (used + n <= max).then_some(used + n)
@@ -588,10 +586,15 @@ fn last_batch_start(bytes: &[u8]) -> usize {
 }
 
 /// Bytes read ahead, counted against the budget until the last slice of them is dropped.
+///
+/// The reservation is declared first so that it is given back before the buffer goes to the
+/// aligned pool: the pool keeps what the budget leaves unreserved, and a buffer offered while
+/// its own reservation still counted was freed instead of kept whenever the budget was
+/// nearly used, to be allocated (faulted in and zeroed) afresh by the next read.
 struct Budgeted {
+    _memory: Option<Reservation>,
     buf: AlignedBuf,
     len: usize,
-    _memory: Option<Reservation>,
 }
 
 impl AsRef<[u8]> for Budgeted {
@@ -631,9 +634,9 @@ fn read_direct(
         }
     }
     Ok(Bytes::from_owner(Budgeted {
+        _memory: memory,
         buf,
         len: got.min(len),
-        _memory: memory,
     }))
 }
 
