@@ -15,8 +15,9 @@
 //! that are cached, fetches go through the page cache as before. A buffer holds only bytes
 //! below the visible end at the time it was read (bytes below it never change, except by a
 //! truncation, which drops the log's buffers), and is dropped when its consumer moves on, when
-//! the log has more than a few, when its segment is deleted, or by [`sweep`] when it has gone
-//! unused for a while. Cold and warm re-reads alike come from disk through these buffers: the
+//! the log has more than a few, when its segment is deleted, by [`sweep`] when it has gone
+//! unused for a while, or sooner when the budget is used up and another read needs the room
+//! (unused for [`EVICT_IDLE`], least recently used first). Cold and warm re-reads alike come from disk through these buffers: the
 //! page cache serves only ranges cached at both ends (a consumer near the tail).
 
 use std::collections::VecDeque;
@@ -100,6 +101,38 @@ pub fn sweep(idle: Duration) {
         lock(&p.chunks).retain(|c| c.used().elapsed() < idle);
     }
     crate::aligned::release_idle(idle);
+}
+
+/// How long a buffer must have gone unused to be dropped for another's room.
+const EVICT_IDLE: Duration = Duration::from_millis(200);
+
+/// Drops read buffers (not ones being read) that no fetch used for `idle`, across every log and
+/// least recently used first, until `need` bytes of the budget are unreserved; whether they
+/// are. A dropped buffer's memory returns once no response still holds a slice of it.
+fn evict_idle(need: usize, idle: Duration) -> bool {
+    let logs: Vec<Arc<Prefetcher>> = {
+        let mut all = lock(&ALL);
+        all.retain(|w| w.strong_count() > 0);
+        all.iter().filter_map(Weak::upgrade).collect()
+    };
+    let mut idle_chunks: Vec<(Instant, &Arc<Prefetcher>, Arc<Chunk>)> = Vec::new();
+    for p in &logs {
+        for c in lock(&p.chunks).iter() {
+            let used = c.used();
+            if used.elapsed() >= idle && c.ready().is_some() {
+                idle_chunks.push((used, p, Arc::clone(c)));
+            }
+        }
+    }
+    idle_chunks.sort_by_key(|(used, _, _)| *used);
+    for (_, p, c) in idle_chunks {
+        if unreserved() >= need {
+            break;
+        }
+        lock(&p.chunks).retain(|k| !Arc::ptr_eq(k, &c));
+        drop(c);
+    }
+    unreserved() >= need
 }
 
 /// Budget not reserved by read-ahead buffers: what the aligned pool may keep in all.
@@ -427,25 +460,48 @@ impl Prefetcher {
     /// A new pending buffer for `[from, to)` of `want.file` (`batch_at` a batch boundary in
     /// it), unless one holding `cover` is there already or the budget does not allow it.
     /// Buffers it contains, and the oldest beyond the log's share, are dropped.
+    ///
+    /// With the budget used up, buffers no fetch has used for [`EVICT_IDLE`] (this log's or
+    /// another's, least recently used first) are dropped to make room, once: a consumer that
+    /// moved on, or stopped, must not keep an active one reading through the page cache until
+    /// [`sweep`] comes by.
     fn insert(
+        &self,
+        want: &Want<'_>,
+        range: (u64, u64),
+        batch_at: u64,
+        cover: (u64, u64),
+    ) -> Inserted {
+        match self.try_insert(want, range, batch_at, cover) {
+            Err(size) if evict_idle(size, EVICT_IDLE) => self
+                .try_insert(want, range, batch_at, cover)
+                .unwrap_or(Inserted::No),
+            Err(_) => Inserted::No,
+            Ok(inserted) => inserted,
+        }
+    }
+
+    /// [`Prefetcher::insert`] without making room: `Err` with the bytes to reserve when the
+    /// budget does not allow them.
+    fn try_insert(
         &self,
         want: &Want<'_>,
         (from, to): (u64, u64),
         batch_at: u64,
         cover: (u64, u64),
-    ) -> Inserted {
+    ) -> Result<Inserted, usize> {
         let (file, limit, generation) = (want.file, want.limit, want.generation);
         let len = (to - from) as usize;
         let mut chunks = lock(&self.chunks);
         if self.generation() != generation {
-            return Inserted::No;
+            return Ok(Inserted::No);
         }
         // One stopping at an older visible end is no substitute (see `covering`), whatever
         // the range a reader wants next.
         if let Some(c) = chunks.iter().find(|c| {
             c.is(file) && c.start <= cover.0 && cover.1 <= c.end && !c.stale(limit, u64::MAX)
         }) {
-            return Inserted::Exists(Arc::clone(c));
+            return Ok(Inserted::Exists(Arc::clone(c)));
         }
         chunks.retain(|c| {
             !(c.is(file) && from <= c.start && c.end <= to) && c.file.strong_count() > 0
@@ -453,10 +509,8 @@ impl Prefetcher {
         while chunks.len() >= CHUNKS_PER_LOG {
             chunks.pop_front();
         }
-        let Some(memory) = Reservation::take(crate::aligned::size_for(ceil(len as u64) as usize))
-        else {
-            return Inserted::No;
-        };
+        let size = crate::aligned::size_for(ceil(len as u64) as usize);
+        let memory = Reservation::take(size).ok_or(size)?;
         let chunk = Arc::new(Chunk {
             file: Arc::downgrade(file),
             start: from,
@@ -469,7 +523,7 @@ impl Prefetcher {
             memory: Mutex::new(Some(memory)),
         });
         chunks.push_back(Arc::clone(&chunk));
-        Inserted::New(chunk)
+        Ok(Inserted::New(chunk))
     }
 
     /// Keeps the disk ahead of a consumer reading from `chunk` at `want.start`: when the last

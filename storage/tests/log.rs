@@ -5,41 +5,12 @@
 
 use std::fs::OpenOptions as FsOpen;
 use std::io::Write;
-use std::path::Path;
 
 use pilgrimage_protocol::batch::view::{BatchView, Batches};
-use pilgrimage_protocol::batch::{BatchBuilder, NewRecord};
-use pilgrimage_protocol::codec::Compression;
 use pilgrimage_storage::{Log, LogConfig, LogPosition, OpenOptions, Prefetched};
 
-fn batch(n: usize, ts: i64, value_len: usize) -> Vec<u8> {
-    let mut b = BatchBuilder::new(Compression::None);
-    let v = vec![7u8; value_len];
-    for i in 0..n {
-        b.push(NewRecord {
-            timestamp: ts + i as i64,
-            key: Some(b"key"),
-            value: Some(&v),
-            headers: &[],
-        });
-    }
-    b.build().unwrap()
-}
-
-fn open(dir: &Path, cfg: LogConfig, clean: bool, rp: i64) -> Log {
-    Log::open(
-        dir,
-        cfg,
-        OpenOptions {
-            recovery_point: rp,
-            log_start_offset: 0,
-            clean_shutdown: clean,
-            now_ms: 1_000_000,
-        },
-    )
-    .unwrap()
-    .0
-}
+mod common;
+use common::{batch, open};
 
 fn read_all(log: &Log) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
