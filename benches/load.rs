@@ -20,7 +20,10 @@
 //! For every (record size, acks) pair it produces `--records` records to a fresh topic and
 //! reads them back, printing records/s and MB/s (MB = 10^6 bytes of record values); with one
 //! partition it then reads them once more with bare Fetch requests (`fetch ... raw Fetch`), which
-//! shows what the broker serves when the client does no per-record work. Without
+//! shows what the broker serves when the client does no per-record work; after an acks=all run
+//! it also produces as many records again with bare Produce requests (`produce ... (raw
+//! Produce)`: one ~1 MB batch built once, compressed with the run's codec, sent five requests
+//! in flight), the broker's own rate with no client batching or compressing. Without
 //! `--bench` on the command line (e.g. under `cargo test --benches`) it runs a small smoke load.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
@@ -32,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use kafka_protocol::protocol::Encodable;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
@@ -236,6 +240,12 @@ fn consume(
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "100")
         .set("queued.max.messages.kbytes", "1048576")
+        // A fetch of compressed batches can queue more than `queued.min.messages` (100,000)
+        // at once (a 1 MiB fetch of lz4 batches of 100 B records held ~1 M), after which
+        // librdkafka postpones the partition's next fetch by `fetch.queue.backoff.ms` (1 s):
+        // 1 M such records took 5.1 s, the client and broker idle, whatever the broker.
+        .set("queued.min.messages", "1000000")
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
@@ -335,22 +345,77 @@ fn consume_batches(consumer: &BaseConsumer, records: usize) -> (usize, usize, In
 /// connection, counting records from batch headers: what the broker serves when the client does
 /// no per-record work (librdkafka's one `poll` per message caps `consume` at about 1 M records/s
 /// on this machine, whatever the broker).
-fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Option<u32>) {
-    use std::io::{Read, Write};
+/// A bare Kafka connection for the raw phases: requests framed and sent as encoded, responses
+/// read whole, no client library in between.
+struct RawConn {
+    sock: std::net::TcpStream,
+    correlation: i32,
+}
 
-    use bytes::{Buf, BufMut, Bytes, BytesMut};
+impl RawConn {
+    fn connect(bootstrap: &str) -> RawConn {
+        let sock = std::net::TcpStream::connect(bootstrap).expect("connect");
+        sock.set_nodelay(true).expect("nodelay");
+        RawConn {
+            sock,
+            correlation: 0,
+        }
+    }
+
+    /// Sends `req` as API `key` at `version`.
+    fn send<R: Encodable>(&mut self, key: kafka_protocol::messages::ApiKey, version: i16, req: &R) {
+        use std::io::Write;
+
+        use bytes::{BufMut, BytesMut};
+        use kafka_protocol::messages::RequestHeader;
+
+        self.correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation);
+        let mut frame = BytesMut::new();
+        frame.put_i32(0);
+        header
+            .encode(&mut frame, key.request_header_version(version))
+            .expect("header");
+        req.encode(&mut frame, version).expect("request");
+        let len = (frame.len() - 4) as i32;
+        frame[..4].copy_from_slice(&len.to_be_bytes());
+        self.sock.write_all(&frame).expect("send");
+    }
+
+    /// Reads the next response (header and body) into `buf`, which keeps its memory from one
+    /// response to the next: a fresh zero-filled 16 MiB per Fetch response cost this client
+    /// more than the broker's read.
+    fn recv_into(&mut self, buf: &mut Vec<u8>) {
+        use std::io::Read;
+
+        let mut len = [0u8; 4];
+        self.sock.read_exact(&mut len).expect("response size");
+        let len = i32::from_be_bytes(len) as u64;
+        buf.clear();
+        (&mut self.sock)
+            .take(len)
+            .read_to_end(buf)
+            .expect("response");
+        assert_eq!(buf.len() as u64, len, "response cut short");
+    }
+}
+
+fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Option<u32>) {
+    use bytes::{Buf, Bytes};
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     use kafka_protocol::messages::{
-        ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, TopicName,
+        ApiKey, FetchRequest, FetchResponse, ResponseHeader, TopicName,
     };
-    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use kafka_protocol::protocol::{Decodable, StrBytes};
 
     const VERSION: i16 = 11;
-    let mut sock = std::net::TcpStream::connect(bootstrap).expect("connect");
-    sock.set_nodelay(true).expect("nodelay");
+    let mut conn = RawConn::connect(bootstrap);
     let meter = Meter::start(pid);
     let started = Instant::now();
-    let (mut n, mut offset, mut corr) = (0usize, 0i64, 0i32);
+    let (mut n, mut offset) = (0usize, 0i64);
     let mut buf = Vec::new();
     let mut progress = Instant::now();
     while n < records {
@@ -358,7 +423,6 @@ fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Opt
             progress.elapsed() < Duration::from_secs(10),
             "raw fetch stalled at {n} of {records}"
         );
-        corr += 1;
         let req = FetchRequest::default()
             .with_replica_id((-1).into())
             .with_max_wait_ms(100)
@@ -376,30 +440,8 @@ fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Opt
                             .with_partition_max_bytes(16 << 20),
                     ]),
             ]);
-        let header = RequestHeader::default()
-            .with_request_api_key(ApiKey::Fetch as i16)
-            .with_request_api_version(VERSION)
-            .with_correlation_id(corr);
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, ApiKey::Fetch.request_header_version(VERSION))
-            .expect("header");
-        req.encode(&mut body, VERSION).expect("request");
-        let mut frame = BytesMut::with_capacity(4 + body.len());
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        sock.write_all(&frame).expect("send");
-        let mut len = [0u8; 4];
-        sock.read_exact(&mut len).expect("response size");
-        // Into the buffer of the previous response, without zero-filling it: a fresh 16 MiB
-        // per response cost this client more than the broker's read.
-        let len = i32::from_be_bytes(len) as u64;
-        buf.clear();
-        (&mut sock)
-            .take(len)
-            .read_to_end(&mut buf)
-            .expect("response");
-        assert_eq!(buf.len() as u64, len, "response cut short");
+        conn.send(ApiKey::Fetch, VERSION, &req);
+        conn.recv_into(&mut buf);
         let whole = Bytes::from(std::mem::take(&mut buf));
         let mut body = whole.clone();
         ResponseHeader::decode(&mut body, ApiKey::Fetch.response_header_version(VERSION))
@@ -432,6 +474,86 @@ fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Opt
         n * size,
         started.elapsed(),
     );
+}
+
+/// Requests a raw Produce phase keeps in flight (librdkafka's default is 5 per connection).
+const RAW_PRODUCE_IN_FLIGHT: usize = 5;
+
+/// Produces `records` of `size` bytes to partition 0 of `topic` with acks=all, as batches of
+/// about 1 MB of values (librdkafka's `batch.size` here) compressed with `codec`, built once
+/// and sent again and again from one connection: the broker's own rate for that codec, with no
+/// client compressing on the same cores. Kafka brokers keep compressed batches as sent, so
+/// records/s should not fall with the codec.
+fn produce_raw(
+    bootstrap: &str,
+    topic: &str,
+    records: usize,
+    size: usize,
+    codec: &str,
+    pid: Option<u32>,
+) {
+    use bytes::Bytes;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        ApiKey, ProduceRequest, ProduceResponse, ResponseHeader, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+    use pilgrimage_protocol::batch::{BatchBuilder, NewRecord};
+    use pilgrimage_protocol::codec::Compression;
+
+    const VERSION: i16 = 8;
+    // 1,000,000 bytes of records (values and their ~10 bytes of framing), as librdkafka's
+    // `batch.size`: below the broker's default `message.max.bytes`.
+    let per_batch = (1_000_000 / (size + 16)).clamp(1, records.max(1));
+    let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let mut builder = BatchBuilder::new(Compression::from_name(codec).expect("codec"));
+    for _ in 0..per_batch {
+        builder.push(NewRecord {
+            timestamp: 0,
+            key: None,
+            value: Some(&value),
+            headers: &[],
+        });
+    }
+    let batch = Bytes::from(builder.build().expect("batch"));
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch)),
+                ]),
+        ]);
+    let requests = records.div_ceil(per_batch);
+    let mut conn = RawConn::connect(bootstrap);
+    let mut buf = Vec::new();
+    let meter = Meter::start(pid);
+    let started = Instant::now();
+    let (mut sent, mut answered) = (0usize, 0usize);
+    while answered < requests {
+        while sent < requests && sent - answered < RAW_PRODUCE_IN_FLIGHT {
+            conn.send(ApiKey::Produce, VERSION, &req);
+            sent += 1;
+        }
+        conn.recv_into(&mut buf);
+        let mut body = Bytes::from(std::mem::take(&mut buf));
+        ResponseHeader::decode(&mut body, ApiKey::Produce.response_header_version(VERSION))
+            .expect("response header");
+        let resp = ProduceResponse::decode(&mut body, VERSION).expect("produce response");
+        let code = resp.responses[0].partition_responses[0].error_code;
+        assert_eq!(code, 0, "produce error {code}");
+        answered += 1;
+    }
+    let n = requests * per_batch;
+    let label = match codec {
+        "none" => format!("produce {size} B acks=all (raw Produce)"),
+        _ => format!("produce {size} B acks=all {codec} (raw Produce)"),
+    };
+    meter.report(&label, n, n * size, started.elapsed());
 }
 
 /// Drops every file under `dir` from the page cache (written back first, since only clean
@@ -505,6 +627,11 @@ fn main() {
                 if args.partitions == 1 {
                     evict(cold_dir.as_deref());
                     fetch_raw(&bootstrap, &topic, args.records, size, pid);
+                    if acks == "all" {
+                        let raw = format!("{topic}-raw");
+                        node::create_topic(&bootstrap, &raw, 1);
+                        produce_raw(&bootstrap, &raw, args.records, size, codec, pid);
+                    }
                 }
             }
         }
