@@ -109,18 +109,38 @@ const EVICT_IDLE: Duration = Duration::from_millis(200);
 /// Drops read buffers (not ones being read) that no fetch used for `idle`, across every log and
 /// least recently used first, until `need` bytes of the budget are unreserved; whether they
 /// are. A dropped buffer's memory returns once no response still holds a slice of it.
+///
+/// A scan visits every log's buffers (10,000 partitions are 10,000 locks), and with the budget
+/// held by buffers in use every cold fetch would scan for nothing: after a scan that finds too
+/// little, none runs before the first moment one of the buffers it saw could be idle (buffers
+/// added later are idle later still).
 fn evict_idle(need: usize, idle: Duration) -> bool {
+    static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+    static NEXT_SCAN_MS: AtomicU64 = AtomicU64::new(0);
+    let now = Instant::now();
+    let ms = |t: Instant| t.saturating_duration_since(*EPOCH).as_millis() as u64;
+    if ms(now) < NEXT_SCAN_MS.load(Ordering::Relaxed) {
+        return false;
+    }
     let logs: Vec<Arc<Prefetcher>> = {
         let mut all = lock(&ALL);
         all.retain(|w| w.strong_count() > 0);
         all.iter().filter_map(Weak::upgrade).collect()
     };
     let mut idle_chunks: Vec<(Instant, &Arc<Prefetcher>, Arc<Chunk>)> = Vec::new();
+    // When the next scan could find more: the first moment a buffer in use now turns idle, or
+    // soon for one idle but still being read.
+    let mut next = now + idle;
     for p in &logs {
         for c in lock(&p.chunks).iter() {
             let used = c.used();
-            if used.elapsed() >= idle && c.ready().is_some() {
+            let idle_at = used + idle;
+            if idle_at > now {
+                next = next.min(idle_at);
+            } else if c.ready().is_some() {
                 idle_chunks.push((used, p, Arc::clone(c)));
+            } else {
+                next = next.min(now + idle / 4);
             }
         }
     }
@@ -132,7 +152,13 @@ fn evict_idle(need: usize, idle: Duration) -> bool {
         lock(&p.chunks).retain(|k| !Arc::ptr_eq(k, &c));
         drop(c);
     }
-    unreserved() >= need
+    let room = unreserved() >= need;
+    if !room {
+        // Every idle buffer that was read is gone: what they held comes back as responses
+        // still holding slices finish, without another scan.
+        NEXT_SCAN_MS.store(ms(next).max(ms(now) + 1), Ordering::Relaxed);
+    }
+    room
 }
 
 /// Budget not reserved by read-ahead buffers: what the aligned pool may keep in all.
