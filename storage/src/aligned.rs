@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 /// block size Linux disks and file systems use.
 pub const BLOCK: usize = 4096;
 
-/// Most bytes the pool keeps unused: a read-ahead buffer or two (one for a fetch of 16 MiB
-/// and the read-ahead past it is 21 MiB) and a few append buffers.
+/// Most bytes the pool keeps unused: a read-ahead buffer for a fetch of 16 MiB and the
+/// read-ahead past it (21 MiB), or a few for smaller fetches, and a few append buffers.
 const KEEP_MAX_BYTES: usize = 32 << 20;
 /// What the pool may keep whatever the read-ahead budget: a few append buffers. Beyond it,
 /// kept buffers count against the read-ahead budget (`fetch.read.ahead.memory.bytes`), so
@@ -69,14 +69,16 @@ impl AlignedBuf {
     /// address. Its contents are whatever the buffer last held.
     pub(crate) fn take(len: usize) -> AlignedBuf {
         let size = size_for(len);
-        LAST_TAKEN_MS.store(now_ms(), Ordering::Relaxed);
+        if size > KEEP_ALWAYS_BYTES {
+            // A read-ahead's size: what `release_idle` waits on (direct appends take smaller
+            // buffers all the time, and need only what the pool keeps whatever the budget).
+            LAST_TAKEN_MS.store(now_ms(), Ordering::Relaxed);
+        }
         // Only a buffer of exactly this size is reused: what a caller takes is what it may
         // count (the read-ahead budget), whatever the pool holds.
         let reused = {
             let mut p = pool();
-            p.iter()
-                .position(|b| b.len() == size)
-                .map(|i| p.swap_remove(i))
+            p.iter().position(|b| b.len() == size).map(|i| p.remove(i))
         };
         let buf = reused.unwrap_or_else(|| {
             ALLOCATED.fetch_add(size as u64, Ordering::Relaxed);
@@ -129,10 +131,7 @@ pub(crate) fn make_room(size: usize, used: usize, max: usize) {
 }
 
 fn make_room_in(p: &mut Vec<Vec<u8>>, size: usize, used: usize, max: usize) {
-    let spared = p
-        .iter()
-        .position(|b| b.len() == size)
-        .map(|i| p.swap_remove(i));
+    let spared = p.iter().position(|b| b.len() == size).map(|i| p.remove(i));
     let mut kept: usize = p.iter().map(Vec::len).sum();
     while used + size + kept > max && kept > KEEP_ALWAYS_BYTES && !p.is_empty() {
         kept -= p.remove(0).len();
@@ -146,8 +145,9 @@ pub fn allocated_bytes() -> u64 {
     ALLOCATED.load(Ordering::Relaxed)
 }
 
-/// Frees kept buffers beyond what the pool keeps whatever the budget when none has been taken
-/// for `idle`: an idle node need not hold the memory of the last consumer's reads.
+/// Frees kept buffers beyond what the pool keeps whatever the budget when none larger than
+/// that has been taken for `idle`: a node no consumer reads from cold need not hold the memory
+/// of the last one's reads.
 pub(crate) fn release_idle(idle: Duration) {
     if now_ms().saturating_sub(LAST_TAKEN_MS.load(Ordering::Relaxed)) < idle.as_millis() as u64 {
         return;

@@ -17,14 +17,14 @@
 //! truncation, which drops the log's buffers), and is dropped when its consumer moves on, when
 //! the log has more than a few, when its segment is deleted, by [`sweep`] when it has gone
 //! unused for a while, or sooner when the budget is used up and another read needs the room
-//! (unused for [`EVICT_IDLE`], least recently used first). Cold and warm re-reads alike come from disk through these buffers: the
+//! (unused for half a second, least recently used first). Cold and warm re-reads alike come from disk through these buffers: the
 //! page cache serves only ranges cached at both ends (a consumer near the tail).
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -103,48 +103,76 @@ pub fn sweep(idle: Duration) {
     crate::aligned::release_idle(idle);
 }
 
-/// How long a buffer must have gone unused to be dropped for another's room.
-const EVICT_IDLE: Duration = Duration::from_millis(200);
+/// How long a buffer, and the one before it in its file, must have gone unused to be dropped
+/// for another's room. A consumer of 2 MB/s fetching 1 MiB at a time comes back within it.
+const EVICT_IDLE: Duration = Duration::from_millis(500);
 
-/// Drops read buffers (not ones being read) that no fetch used for `idle`, across every log and
-/// least recently used first, until `need` bytes of the budget are unreserved; whether they
-/// are. A dropped buffer's memory returns once no response still holds a slice of it.
+/// Drops buffers no fetch used for `idle` (nor the one before each in its file: a buffer read
+/// ahead waits for its consumer to get through that one), across every log and least
+/// recently used first, until `need` bytes of the budget are unreserved; whether they are.
+/// Buffers still being read stay. A dropped buffer's memory returns once no response still
+/// holds a slice of it. Nothing is dropped when all the idle ones would not make the room.
 ///
 /// A scan visits every log's buffers (10,000 partitions are 10,000 locks), and with the budget
 /// held by buffers in use every cold fetch would scan for nothing: after a scan that finds too
 /// little, none runs before the first moment one of the buffers it saw could be idle (buffers
-/// added later are idle later still).
+/// added later are idle later still), and one scan runs at a time.
 fn evict_idle(need: usize, idle: Duration) -> bool {
     static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
     static NEXT_SCAN_MS: AtomicU64 = AtomicU64::new(0);
+    static SCANNING: AtomicBool = AtomicBool::new(false);
+    struct Scanning;
+    impl Drop for Scanning {
+        fn drop(&mut self) {
+            SCANNING.store(false, Ordering::Release);
+        }
+    }
     let now = Instant::now();
     let ms = |t: Instant| t.saturating_duration_since(*EPOCH).as_millis() as u64;
-    if ms(now) < NEXT_SCAN_MS.load(Ordering::Relaxed) {
+    if need > MEMORY_MAX.load(Ordering::Relaxed)
+        || ms(now) < NEXT_SCAN_MS.load(Ordering::Relaxed)
+        || SCANNING.swap(true, Ordering::AcqRel)
+    {
         return false;
     }
+    let _scanning = Scanning;
     let logs: Vec<Arc<Prefetcher>> = {
         let mut all = lock(&ALL);
         all.retain(|w| w.strong_count() > 0);
         all.iter().filter_map(Weak::upgrade).collect()
     };
     let mut idle_chunks: Vec<(Instant, &Arc<Prefetcher>, Arc<Chunk>)> = Vec::new();
-    // When the next scan could find more: the first moment a buffer in use now turns idle, or
-    // soon for one idle but still being read.
+    let mut idle_bytes = 0usize;
+    // When the next scan could find more: the first moment a buffer in use now turns idle.
     let mut next = now + idle;
     for p in &logs {
-        for c in lock(&p.chunks).iter() {
-            let used = c.used();
-            let idle_at = used + idle;
+        let chunks = lock(&p.chunks);
+        for c in chunks.iter() {
+            let active = chunks
+                .iter()
+                .filter(|b| {
+                    std::ptr::eq(b.file.as_ptr(), c.file.as_ptr())
+                        && b.start < c.start
+                        && c.start <= b.end
+                })
+                .map(|b| b.used())
+                .fold(c.used(), Instant::max);
+            let idle_at = active + idle;
             if idle_at > now {
                 next = next.min(idle_at);
-            } else if c.ready().is_some() {
-                idle_chunks.push((used, p, Arc::clone(c)));
-            } else {
+            } else if c.pending() {
                 next = next.min(now + idle / 4);
+            } else {
+                idle_bytes += crate::aligned::size_for(ceil(c.end - c.start) as usize);
+                idle_chunks.push((active, p, Arc::clone(c)));
             }
         }
     }
-    idle_chunks.sort_by_key(|(used, _, _)| *used);
+    if unreserved() + idle_bytes < need {
+        NEXT_SCAN_MS.store(ms(next).max(ms(now) + 1), Ordering::Relaxed);
+        return false;
+    }
+    idle_chunks.sort_by_key(|(active, _, _)| *active);
     for (_, p, c) in idle_chunks {
         if unreserved() >= need {
             break;
@@ -152,13 +180,7 @@ fn evict_idle(need: usize, idle: Duration) -> bool {
         lock(&p.chunks).retain(|k| !Arc::ptr_eq(k, &c));
         drop(c);
     }
-    let room = unreserved() >= need;
-    if !room {
-        // Every idle buffer that was read is gone: what they held comes back as responses
-        // still holding slices finish, without another scan.
-        NEXT_SCAN_MS.store(ms(next).max(ms(now) + 1), Ordering::Relaxed);
-    }
-    room
+    unreserved() >= need
 }
 
 /// Budget not reserved by read-ahead buffers: what the aligned pool may keep in all.
@@ -175,14 +197,14 @@ struct Reservation(usize);
 impl Reservation {
     fn take(n: usize) -> Option<Reservation> {
         let max = MEMORY_MAX.load(Ordering::Relaxed);
-        // Unused buffers the aligned pool keeps share the budget: free them for a read.
-        crate::aligned::make_room(n, MEMORY_USED.load(Ordering::Relaxed), max);
-        MEMORY_USED
+        let before = MEMORY_USED
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 (used + n <= max).then_some(used + n)
             })
-            .ok()
-            .map(|_| Reservation(n))
+            .ok()?;
+        // Unused buffers the aligned pool keeps share the budget: free them for this read.
+        crate::aligned::make_room(n, before, max);
+        Some(Reservation(n))
     }
 }
 
@@ -250,8 +272,8 @@ impl Chunk {
         matches!(*lock(&self.load), Load::Failed(true))
     }
 
-    #[cfg(test)]
-    fn is_loading(&self) -> bool {
+    /// Whether the read is still under way.
+    fn pending(&self) -> bool {
         matches!(*lock(&self.load), Load::Pending)
     }
 
@@ -332,7 +354,7 @@ enum Inserted {
 pub struct Prefetcher {
     chunks: Mutex<VecDeque<Arc<Chunk>>>,
     /// The file system refused `O_DIRECT`: this log reads through the page cache.
-    refused: std::sync::atomic::AtomicBool,
+    refused: AtomicBool,
     /// Bumped by [`Prefetcher::clear`] (under the chunks lock): a plan made before a clear
     /// may not add a buffer after it.
     generation: AtomicU64,
@@ -430,7 +452,7 @@ impl Prefetcher {
                     .limit
                     .min(ceil(want.start + want.span.max(want.need) + ra as u64));
                 let cover = (want.start, need_end);
-                match self.insert(want, (from, to), want.start, cover) {
+                match self.insert(want, (from, to), want.start, cover, wait) {
                     Inserted::New(c) => {
                         c.fill();
                         c
@@ -487,19 +509,20 @@ impl Prefetcher {
     /// it), unless one holding `cover` is there already or the budget does not allow it.
     /// Buffers it contains, and the oldest beyond the log's share, are dropped.
     ///
-    /// With the budget used up, buffers no fetch has used for [`EVICT_IDLE`] (this log's or
-    /// another's, least recently used first) are dropped to make room, once: a consumer that
-    /// moved on, or stopped, must not keep an active one reading through the page cache until
-    /// [`sweep`] comes by.
+    /// With the budget used up and `may_evict` (a caller that may block: not on an async
+    /// worker), idle buffers of any log are dropped to make room ([`evict_idle`]), once: a
+    /// consumer that moved on, or stopped, must not keep an active one reading through the
+    /// page cache until [`sweep`] comes by.
     fn insert(
         &self,
         want: &Want<'_>,
         range: (u64, u64),
         batch_at: u64,
         cover: (u64, u64),
+        may_evict: bool,
     ) -> Inserted {
         match self.try_insert(want, range, batch_at, cover) {
-            Err(size) if evict_idle(size, EVICT_IDLE) => self
+            Err(size) if may_evict && evict_idle(size, EVICT_IDLE) => self
                 .try_insert(want, range, batch_at, cover)
                 .unwrap_or(Inserted::No),
             Err(_) => Inserted::No,
@@ -606,7 +629,7 @@ impl Prefetcher {
         // As far ahead as the consumer fetches at a time, at least.
         let to = want.limit.min(ceil(last.end + (ra as u64).max(want.span)));
         let cover = (batch_at, last.end + 1);
-        let Inserted::New(c) = self.insert(want, (next, to), batch_at, cover) else {
+        let Inserted::New(c) = self.insert(want, (next, to), batch_at, cover, wait) else {
             return;
         };
         let spawned = std::thread::Builder::new()
@@ -639,7 +662,7 @@ impl Prefetcher {
     /// Whether any buffer is still being read (for tests).
     #[cfg(test)]
     fn loading(&self) -> bool {
-        lock(&self.chunks).iter().any(|c| c.is_loading())
+        lock(&self.chunks).iter().any(|c| c.pending())
     }
 }
 
@@ -706,7 +729,11 @@ fn read_direct(
             Ok(0) => break,
             Ok(n) => got += n,
             Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // The reservation goes before the buffer, as in `Budgeted`.
+                drop(memory);
+                return Err(e.into());
+            }
         }
         if got % BLOCK != 0 {
             // Only the end of the file ends a direct read off a block boundary.

