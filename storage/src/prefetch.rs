@@ -142,32 +142,17 @@ fn evict_idle(need: usize, idle: Duration) -> bool {
         all.iter().filter_map(Weak::upgrade).collect()
     };
     let mut idle_chunks: Vec<(Instant, &Arc<Prefetcher>, Arc<Chunk>)> = Vec::new();
-    let mut idle_bytes = 0usize;
     // When the next scan could find more: the first moment a buffer in use now turns idle.
     let mut next = now + idle;
     for p in &logs {
-        let chunks = lock(&p.chunks);
-        for c in chunks.iter() {
-            let active = chunks
-                .iter()
-                .filter(|b| {
-                    std::ptr::eq(b.file.as_ptr(), c.file.as_ptr())
-                        && b.start < c.start
-                        && c.start <= b.end
-                })
-                .map(|b| b.used())
-                .fold(c.used(), Instant::max);
-            let idle_at = active + idle;
-            if idle_at > now {
-                next = next.min(idle_at);
-            } else if c.pending() {
-                next = next.min(now + idle / 4);
-            } else {
-                idle_bytes += crate::aligned::size_for(ceil(c.end - c.start) as usize);
-                idle_chunks.push((active, p, Arc::clone(c)));
-            }
-        }
+        let (found, at) = idle_in(&lock(&p.chunks), now, idle);
+        next = next.min(at);
+        idle_chunks.extend(found.into_iter().map(|(active, c)| (active, p, c)));
     }
+    let idle_bytes: usize = idle_chunks
+        .iter()
+        .map(|(_, _, c)| crate::aligned::size_for(ceil(c.end - c.start) as usize))
+        .sum();
     if unreserved() + idle_bytes < need {
         NEXT_SCAN_MS.store(ms(next).max(ms(now) + 1), Ordering::Relaxed);
         return false;
@@ -181,6 +166,38 @@ fn evict_idle(need: usize, idle: Duration) -> bool {
         drop(c);
     }
     unreserved() >= need
+}
+
+/// One log's buffers that have gone unused for `idle` at `now` (with when they were last
+/// active: used, or the buffer before them in their file used), and the first moment another
+/// could be. A buffer still being read is not idle.
+fn idle_in(
+    chunks: &VecDeque<Arc<Chunk>>,
+    now: Instant,
+    idle: Duration,
+) -> (Vec<(Instant, Arc<Chunk>)>, Instant) {
+    let mut found = Vec::new();
+    let mut next = now + idle;
+    for c in chunks {
+        let active = chunks
+            .iter()
+            .filter(|b| {
+                std::ptr::eq(b.file.as_ptr(), c.file.as_ptr())
+                    && b.start < c.start
+                    && c.start <= b.end
+            })
+            .map(|b| b.used())
+            .fold(c.used(), Instant::max);
+        let idle_at = active + idle;
+        if idle_at > now {
+            next = next.min(idle_at);
+        } else if c.pending() {
+            next = next.min(now + idle / 4);
+        } else {
+            found.push((active, Arc::clone(c)));
+        }
+    }
+    (found, next)
 }
 
 /// Budget not reserved by read-ahead buffers: what the aligned pool may keep in all.
@@ -794,6 +811,54 @@ mod tests {
             panic!("a buffer read already must be served without waiting");
         };
         assert_eq!(again, read);
+    }
+
+    #[test]
+    fn a_buffer_read_ahead_is_not_idle_while_the_one_before_it_is_used() {
+        let (dir, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (file, _) = cold_file(dir.path(), 8192);
+        let (other, _) = cold_file(dir2.path(), 8192);
+        let now = Instant::now();
+        let ago = |ms: u64| now.checked_sub(Duration::from_millis(ms)).unwrap();
+        let chunk = |f: &Arc<File>, start: u64, end: u64, used: Instant, load: Load| {
+            Arc::new(Chunk {
+                file: Arc::downgrade(f),
+                start,
+                batch_at: start,
+                end,
+                at_limit: false,
+                load: Mutex::new(load),
+                loaded: Condvar::new(),
+                last_used: Mutex::new(used),
+                memory: Mutex::new(None),
+            })
+        };
+        let ready = || Load::Ready(Bytes::new());
+        let chunks: VecDeque<Arc<Chunk>> = [
+            // A consumer reads the first buffer; the one read ahead of it waits (overlapping
+            // it by a batch), unused since it was read.
+            chunk(&file, 0, 4 << 20, ago(100), ready()),
+            chunk(&file, (4 << 20) - 4096, 8 << 20, ago(900), ready()),
+            // A stopped consumer's buffer, and one still being read.
+            chunk(&other, 0, 4 << 20, ago(900), ready()),
+            chunk(&other, 8 << 20, 12 << 20, ago(900), Load::Pending),
+        ]
+        .into();
+        let (found, next) = idle_in(&chunks, now, Duration::from_millis(500));
+        assert_eq!(found.len(), 1, "only the stopped consumer's buffer is idle");
+        assert!(Arc::ptr_eq(&found[0].1, &chunks[2]));
+        // The pending one may be idle once read; the consumer's in 400 ms at the latest.
+        assert!(next <= now + Duration::from_millis(400));
+        let (found, _) = idle_in(
+            &chunks,
+            now + Duration::from_millis(450),
+            Duration::from_millis(500),
+        );
+        assert_eq!(
+            found.len(),
+            3,
+            "both of the consumer's buffers, once it stopped too"
+        );
     }
 
     /// A file of `len` known bytes in `dir`, written, synced and dropped from the page cache.
