@@ -27,8 +27,13 @@ pub(crate) struct ScanEnd {
     pub(crate) stopped: Option<String>,
 }
 
-/// Bytes read from disk at a time.
+/// Bytes read from disk at a time when whole batches are checked.
 const CHUNK_BYTES: usize = 1 << 20;
+/// Bytes read at a time when only headers are: many small batches per read, and of a large
+/// batch little more than its header. With 1 MiB windows, opening 1,000 segments of ~1 MB
+/// batches after a restart read (and copied out of the page cache) 1 GB to walk 1,000 tails:
+/// 0.9 s of the node's 1.2 s.
+const HEADER_WINDOW_BYTES: usize = 64 << 10;
 
 /// The segment file a scan reads.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +73,10 @@ pub(crate) fn scan_batches(
         segment_base,
     } = src;
     let mut next_offset = segment_base;
+    let window = match verify {
+        Verify::Crc => CHUNK_BYTES,
+        Verify::Headers => HEADER_WINDOW_BYTES,
+    };
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_start = start;
     let mut pos = start;
@@ -98,8 +107,7 @@ pub(crate) fn scan_batches(
             path,
             &mut buf,
             &mut buf_start,
-            pos,
-            want_header,
+            (pos, want_header, window),
             file_len,
         )?;
         let at = (pos - buf_start) as usize;
@@ -124,7 +132,14 @@ pub(crate) fn scan_batches(
         } else {
             HEADER_BYTES
         };
-        ensure(file, path, &mut buf, &mut buf_start, pos, need, file_len)?;
+        ensure(
+            file,
+            path,
+            &mut buf,
+            &mut buf_start,
+            (pos, need, window),
+            file_len,
+        )?;
         let at = (pos - buf_start) as usize;
         let slice = &buf[at..at + need];
         let header = if need == size as usize {
@@ -182,14 +197,14 @@ fn header_only(slice: &[u8]) -> Option<BatchHeader> {
     Some(h)
 }
 
-/// Ensures `buf` holds `len` bytes starting at file position `pos`, reading more as needed.
+/// Ensures `buf` holds `len` bytes starting at file position `pos`, reading at least `window`
+/// bytes (up to the end of the file) when it must read.
 fn ensure(
     file: &File,
     path: &Path,
     buf: &mut Vec<u8>,
     buf_start: &mut u64,
-    pos: u64,
-    len: usize,
+    (pos, len, window): (u64, usize, usize),
     file_len: u64,
 ) -> Result<(), StorageError> {
     let have_from = pos.checked_sub(*buf_start).map(|d| d as usize);
@@ -198,11 +213,85 @@ fn ensure(
     {
         return Ok(());
     }
-    let read_len = len.max(CHUNK_BYTES).min((file_len - pos) as usize);
-    buf.clear();
+    let read_len = len.max(window).min((file_len - pos) as usize);
+    // The read overwrites what the buffer held: zero only what it did not have yet.
     buf.resize(read_len, 0);
     file.read_exact_at(buf, pos)
         .map_err(|e| StorageError::io("read", path, e))?;
     *buf_start = pos;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::io::Write;
+
+    use pilgrimage_protocol::batch::view::set_base_offset;
+    use pilgrimage_protocol::batch::{BatchBuilder, NewRecord};
+    use pilgrimage_protocol::codec::Compression;
+
+    use super::*;
+
+    /// Header walks read small windows, whole-batch checks large ones: both see every batch
+    /// of a file mixing batches far smaller and far larger than either window, at the same
+    /// places, and stop at the same place where the bytes after them do not follow.
+    #[test]
+    fn header_and_crc_scans_agree_across_windows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        let mut bytes = Vec::new();
+        let mut offset = 0i64;
+        for (i, value_len) in [100, 300_000, 10, 1_500_000, 2_000, 70_000, 5]
+            .into_iter()
+            .cycle()
+            .take(40)
+            .enumerate()
+        {
+            let mut b = BatchBuilder::new(Compression::None);
+            let v = vec![i as u8; value_len];
+            for r in 0..3 {
+                b.push(NewRecord {
+                    timestamp: r,
+                    key: None,
+                    value: Some(&v),
+                    headers: &[],
+                });
+            }
+            let mut batch = b.build().unwrap();
+            set_base_offset(&mut batch, offset);
+            offset += 3;
+            bytes.extend_from_slice(&batch);
+        }
+        let whole = bytes.len() as u64;
+        // Then the file's first 5,000 bytes again: an old offset, then a cut batch.
+        bytes.extend_from_slice(&bytes[..5000].to_vec());
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
+        let file = File::open(&path).unwrap();
+        let walk = |verify| {
+            let mut seen = Vec::new();
+            let end = scan(
+                Source {
+                    file: &file,
+                    path: &path,
+                    len: bytes.len() as u64,
+                    segment_base: 0,
+                },
+                0,
+                verify,
+                |pos, h| seen.push((pos, h.base_offset, h.batch_length)),
+            )
+            .unwrap();
+            (seen, end.valid_bytes, end.stopped.is_some())
+        };
+        let headers = walk(Verify::Headers);
+        assert_eq!(headers.0.len(), 40);
+        assert_eq!(headers.1, whole);
+        assert!(headers.2, "what does not follow stops the scan");
+        assert_eq!(headers, walk(Verify::Crc));
+    }
 }
