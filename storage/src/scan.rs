@@ -266,7 +266,7 @@ mod tests {
         }
         let whole = bytes.len() as u64;
         // Then the file's first 5,000 bytes again: an old offset, then a cut batch.
-        bytes.extend_from_slice(&bytes[..5000].to_vec());
+        bytes.extend_from_within(..5000);
         std::fs::File::create(&path)
             .unwrap()
             .write_all(&bytes)
