@@ -35,7 +35,7 @@ use rustix::fs::{Mode, OFlags};
 use crate::aligned::AlignedBuf;
 
 use crate::direct::BLOCK;
-use crate::read::is_cached;
+use crate::read::ends_cached;
 
 /// Bytes read past a fetch's range unless [`configure`] says otherwise.
 pub const DEFAULT_READ_AHEAD_BYTES: usize = 4 << 20;
@@ -436,12 +436,9 @@ impl Prefetcher {
         if self.generation() != want.generation {
             return fallback; // truncated since the plan: nothing here may be kept or served
         }
-        // Cached at both ends: recent appends for a consumer near the tail. The first byte
-        // alone says little: the kernel's readahead after a page-cache read caches the start
-        // of the next range and not the rest.
         let cached = || {
-            let last = want.limit.min(want.start + want.span.max(1)) - 1;
-            is_cached(want.file, want.start) && is_cached(want.file, last)
+            let end = want.limit.min(want.start + want.span.max(1));
+            ends_cached(want.file, want.start, end)
         };
         if ra == 0 || self.refused.load(Ordering::Relaxed) {
             // Every read goes through the page cache.
@@ -771,6 +768,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::read::is_cached;
 
     #[test]
     fn cold_ranges_are_served_and_read_ahead() {

@@ -223,10 +223,8 @@ impl ReadPlan {
         };
         let span = self.max_bytes as u64 + SEEK_SLACK_BYTES;
         let Some((prefetch, generation)) = &self.prefetch else {
-            // Through the page cache, at both ends of the range (see `Prefetcher::bytes_from`).
-            let last = self.limit.min(self.start + span) - 1;
             return Ok(
-                if wait || (is_cached(file, self.start) && is_cached(file, last)) {
+                if wait || ends_cached(file, self.start, self.limit.min(self.start + span)) {
                     Prefetched::PageCache
                 } else {
                     Prefetched::Disk
@@ -343,6 +341,14 @@ fn read_ahead(file: &File, end: u64, len: usize, probe: u64, limit: u64) {
         std::num::NonZeroU64::new(stop - end),
         rustix::fs::Advice::WillNeed,
     );
+}
+
+/// Whether the first and last bytes of `[start, end)` (not empty) are in the page cache. The
+/// first byte alone says little: the kernel's readahead after a page-cache read caches the
+/// start of the next range and not the rest. Recent appends for a consumer near the tail are
+/// cached at both ends.
+pub(crate) fn ends_cached(file: &File, start: u64, end: u64) -> bool {
+    is_cached(file, start) && is_cached(file, end.max(start + 1) - 1)
 }
 
 /// Whether the byte at `pos` is in the page cache: a one-byte read that may not wait for the
