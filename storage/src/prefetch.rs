@@ -17,15 +17,16 @@
 //! truncation, which drops the log's buffers), and is dropped when its consumer moves on, when
 //! the log has more than a few, when its segment is deleted, by [`sweep`] when it has gone
 //! unused for a while, or sooner when the budget is used up and another read needs the room
-//! (unused for half a second, least recently used first). Cold and warm re-reads alike come from disk through these buffers: the
-//! page cache serves only ranges cached at both ends (a consumer near the tail).
+//! (unused for half a second, least recently used first). Cold and warm re-reads alike come
+//! from disk through these buffers: the page cache serves only ranges cached at both ends (a
+//! consumer near the tail).
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -118,24 +119,20 @@ const EVICT_IDLE: Duration = Duration::from_millis(500);
 /// little, none runs before the first moment one of the buffers it saw could be idle (buffers
 /// added later are idle later still), and one scan runs at a time.
 fn evict_idle(need: usize, idle: Duration) -> bool {
-    static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-    static NEXT_SCAN_MS: AtomicU64 = AtomicU64::new(0);
-    static SCANNING: AtomicBool = AtomicBool::new(false);
-    struct Scanning;
-    impl Drop for Scanning {
-        fn drop(&mut self) {
-            SCANNING.store(false, Ordering::Release);
-        }
-    }
+    /// No scan before this; held by the scan under way, so that one runs at a time.
+    static NEXT_SCAN: Mutex<Option<Instant>> = Mutex::new(None);
     let now = Instant::now();
-    let ms = |t: Instant| t.saturating_duration_since(*EPOCH).as_millis() as u64;
-    if need > MEMORY_MAX.load(Ordering::Relaxed)
-        || ms(now) < NEXT_SCAN_MS.load(Ordering::Relaxed)
-        || SCANNING.swap(true, Ordering::AcqRel)
-    {
+    if need > MEMORY_MAX.load(Ordering::Relaxed) {
         return false;
     }
-    let _scanning = Scanning;
+    let mut next_scan = match NEXT_SCAN.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(TryLockError::WouldBlock) => return false, // another scan is under way
+    };
+    if next_scan.is_some_and(|t| now < t) {
+        return false;
+    }
     let logs: Vec<Arc<Prefetcher>> = {
         let mut all = lock(&ALL);
         all.retain(|w| w.strong_count() > 0);
@@ -151,10 +148,10 @@ fn evict_idle(need: usize, idle: Duration) -> bool {
     }
     let idle_bytes: usize = idle_chunks
         .iter()
-        .map(|(_, _, c)| crate::aligned::size_for(ceil(c.end - c.start) as usize))
+        .map(|(_, _, c)| budget_bytes(c.end - c.start))
         .sum();
     if unreserved() + idle_bytes < need {
-        NEXT_SCAN_MS.store(ms(next).max(ms(now) + 1), Ordering::Relaxed);
+        *next_scan = Some(next);
         return false;
     }
     idle_chunks.sort_by_key(|(active, _, _)| *active);
@@ -166,6 +163,11 @@ fn evict_idle(need: usize, idle: Duration) -> bool {
         drop(c);
     }
     unreserved() >= need
+}
+
+/// What a buffer of `len` bytes takes from the budget: the memory of its aligned buffer.
+fn budget_bytes(len: u64) -> usize {
+    crate::aligned::size_for(ceil(len) as usize)
 }
 
 /// One log's buffers that have gone unused for `idle` at `now` (with when they were last
@@ -554,7 +556,6 @@ impl Prefetcher {
         cover: (u64, u64),
     ) -> Result<Inserted, usize> {
         let (file, limit, generation) = (want.file, want.limit, want.generation);
-        let len = (to - from) as usize;
         let mut chunks = lock(&self.chunks);
         if self.generation() != generation {
             return Ok(Inserted::No);
@@ -572,7 +573,7 @@ impl Prefetcher {
         while chunks.len() >= CHUNKS_PER_LOG {
             chunks.pop_front();
         }
-        let size = crate::aligned::size_for(ceil(len as u64) as usize);
+        let size = budget_bytes(to - from);
         let memory = Reservation::take(size).ok_or(size)?;
         let chunk = Arc::new(Chunk {
             file: Arc::downgrade(file),
