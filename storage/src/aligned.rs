@@ -132,11 +132,17 @@ pub(crate) fn make_room(size: usize, used: usize, max: usize) {
 
 fn make_room_in(p: &mut Vec<Vec<u8>>, size: usize, used: usize, max: usize) {
     let spared = p.iter().position(|b| b.len() == size).map(|i| p.remove(i));
+    free_oldest_while(p, |kept| used + size + kept > max);
+    p.extend(spared);
+}
+
+/// Frees kept buffers, oldest first, while `over(bytes kept)` holds and more is kept than the
+/// pool keeps whatever the budget.
+fn free_oldest_while(p: &mut Vec<Vec<u8>>, over: impl Fn(usize) -> bool) {
     let mut kept: usize = p.iter().map(Vec::len).sum();
-    while used + size + kept > max && kept > KEEP_ALWAYS_BYTES && !p.is_empty() {
+    while over(kept) && kept > KEEP_ALWAYS_BYTES && !p.is_empty() {
         kept -= p.remove(0).len();
     }
-    p.extend(spared);
 }
 
 /// Bytes of aligned buffers allocated since the process started, because the pool kept none
@@ -152,11 +158,7 @@ pub(crate) fn release_idle(idle: Duration) {
     if now_ms().saturating_sub(LAST_TAKEN_MS.load(Ordering::Relaxed)) < idle.as_millis() as u64 {
         return;
     }
-    let mut p = pool();
-    let mut kept: usize = p.iter().map(Vec::len).sum();
-    while kept > KEEP_ALWAYS_BYTES && !p.is_empty() {
-        kept -= p.remove(0).len();
-    }
+    free_oldest_while(&mut pool(), |_| true);
 }
 
 /// Bytes the pool keeps unused now.
