@@ -10,7 +10,7 @@ use pilgrimage_protocol::batch::view::{BatchView, Batches};
 use pilgrimage_storage::{Log, LogConfig, LogPosition, OpenOptions, Prefetched};
 
 mod common;
-use common::{batch, open};
+use common::{batch, direct_log, open};
 
 fn read_all(log: &Log) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
@@ -385,9 +385,8 @@ fn direct_writes_read_back_and_recover() {
 /// again (a fetch waiting for `min_bytes` would otherwise get only what it had).
 #[test]
 fn a_read_after_appends_is_not_cut_at_an_old_read_ahead_buffer() {
-    pilgrimage_storage::direct::set_min_bytes(64 * 1024);
     let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path(), LogConfig::default(), true, 0);
+    let mut log = direct_log(dir.path());
     let served = pilgrimage_storage::prefetch::served_bytes();
     log.append(&batch(10, 0, 10_000), 0, 0).unwrap();
     let first = log
@@ -415,9 +414,8 @@ fn a_read_after_appends_is_not_cut_at_an_old_read_ahead_buffer() {
 /// recent append through the page cache is read from there.
 #[test]
 fn a_read_that_may_not_wait_is_told_when_it_would() {
-    pilgrimage_storage::direct::set_min_bytes(64 * 1024);
     let dir = tempfile::tempdir().unwrap();
-    let mut log = open(dir.path(), LogConfig::default(), true, 0);
+    let mut log = direct_log(dir.path());
     let direct = pilgrimage_storage::direct::written_bytes();
     for i in 0..4 {
         log.append(&batch(10, i * 10, 10_000), 0, 0).unwrap();

@@ -6,19 +6,18 @@
 use std::time::Duration;
 
 use pilgrimage_protocol::batch::view::Batches;
-use pilgrimage_storage::{LogConfig, Prefetched, prefetch};
+use pilgrimage_storage::{Prefetched, prefetch};
 
 mod common;
-use common::{batch, open};
+use common::{batch, direct_log};
 
 #[test]
 fn a_buffer_left_idle_makes_room_for_an_active_reader() {
-    pilgrimage_storage::direct::set_min_bytes(64 * 1024);
     // Room for one buffer of an 8 MiB fetch and the read-ahead past it, not two.
     prefetch::configure(1 << 20, 12 << 20);
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = open(da.path(), LogConfig::default(), true, 0);
-    let mut b = open(db.path(), LogConfig::default(), true, 0);
+    let mut a = direct_log(da.path());
+    let mut b = direct_log(db.path());
     let direct = pilgrimage_storage::direct::written_bytes();
     for i in 0..100 {
         a.append(&batch(10, i * 10, 10_000), 0, 0).unwrap();

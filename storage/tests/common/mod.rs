@@ -39,3 +39,10 @@ pub(crate) fn open(dir: &Path, cfg: LogConfig, clean: bool, rp: i64) -> Log {
     .unwrap()
     .0
 }
+
+/// A fresh log in `dir` whose appends of 64 KiB and more are written with `O_DIRECT` (the
+/// smallest direct write is process-wide: every test that sets it sets the same).
+pub(crate) fn direct_log(dir: &Path) -> Log {
+    pilgrimage_storage::direct::set_min_bytes(64 * 1024);
+    open(dir, LogConfig::default(), true, 0)
+}
