@@ -193,7 +193,7 @@ fn produce(bootstrap: &str, run: &ProduceRun<'_>, pid: Option<u32>) {
         .set("compression.codec", codec)
         .create_with_context(ctx.clone())
         .expect("producer");
-    let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let value = record_value(size);
     let meter = Meter::start(pid);
     let started = Instant::now();
     for i in 0..records {
@@ -403,13 +403,29 @@ impl RawConn {
     }
 }
 
+/// A response of API `key` at `version` from the bytes [`RawConn::recv_into`] read.
+fn decode_response<R: kafka_protocol::protocol::Decodable>(
+    key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    bytes: &mut bytes::Bytes,
+) -> R {
+    use kafka_protocol::messages::ResponseHeader;
+    use kafka_protocol::protocol::Decodable;
+
+    ResponseHeader::decode(bytes, key.response_header_version(version)).expect("response header");
+    R::decode(bytes, version).expect("response")
+}
+
+/// The value every produced record carries: `size` bytes repeating every 251.
+fn record_value(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i % 251) as u8).collect()
+}
+
 fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Option<u32>) {
     use bytes::{Buf, Bytes};
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-    use kafka_protocol::messages::{
-        ApiKey, FetchRequest, FetchResponse, ResponseHeader, TopicName,
-    };
-    use kafka_protocol::protocol::{Decodable, StrBytes};
+    use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
 
     const VERSION: i16 = 11;
     let mut conn = RawConn::connect(bootstrap);
@@ -444,9 +460,7 @@ fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Opt
         conn.recv_into(&mut buf);
         let whole = Bytes::from(std::mem::take(&mut buf));
         let mut body = whole.clone();
-        ResponseHeader::decode(&mut body, ApiKey::Fetch.response_header_version(VERSION))
-            .expect("response header");
-        let resp = FetchResponse::decode(&mut body, VERSION).expect("fetch response");
+        let resp: FetchResponse = decode_response(ApiKey::Fetch, VERSION, &mut body);
         let part = &resp.responses[0].partitions[0];
         assert_eq!(part.error_code, 0, "fetch error");
         let mut batches = part.records.clone().unwrap_or_default();
@@ -494,10 +508,8 @@ fn produce_raw(
 ) {
     use bytes::Bytes;
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-    use kafka_protocol::messages::{
-        ApiKey, ProduceRequest, ProduceResponse, ResponseHeader, TopicName,
-    };
-    use kafka_protocol::protocol::{Decodable, StrBytes};
+    use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
     use pilgrimage_protocol::batch::{BatchBuilder, NewRecord};
     use pilgrimage_protocol::codec::Compression;
 
@@ -505,7 +517,7 @@ fn produce_raw(
     // 1,000,000 bytes of records (values and their ~10 bytes of framing), as librdkafka's
     // `batch.size`: below the broker's default `message.max.bytes`.
     let per_batch = (1_000_000 / (size + 16)).clamp(1, records.max(1));
-    let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let value = record_value(size);
     let mut builder = BatchBuilder::new(Compression::from_name(codec).expect("codec"));
     for _ in 0..per_batch {
         builder.push(NewRecord {
@@ -541,9 +553,7 @@ fn produce_raw(
         }
         conn.recv_into(&mut buf);
         let mut body = Bytes::from(std::mem::take(&mut buf));
-        ResponseHeader::decode(&mut body, ApiKey::Produce.response_header_version(VERSION))
-            .expect("response header");
-        let resp = ProduceResponse::decode(&mut body, VERSION).expect("produce response");
+        let resp: ProduceResponse = decode_response(ApiKey::Produce, VERSION, &mut body);
         let code = resp.responses[0].partition_responses[0].error_code;
         assert_eq!(code, 0, "produce error {code}");
         answered += 1;
