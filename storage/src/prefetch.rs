@@ -736,30 +736,28 @@ fn read_direct(
         Mode::empty(),
     )?;
     let padded = len.div_ceil(BLOCK) * BLOCK;
-    let mut buf = AlignedBuf::take(padded);
+    // Budgeted from the start, so that a failed read too gives the reservation back first.
+    let mut read = Budgeted {
+        _memory: memory,
+        buf: AlignedBuf::take(padded),
+        len: 0,
+    };
     let mut got = 0;
     while got < padded {
-        let window = &mut buf.as_mut_slice()[got..];
+        let window = &mut read.buf.as_mut_slice()[got..];
         match rustix::io::pread(&fd, window, from + got as u64) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(rustix::io::Errno::INTR) => {}
-            Err(e) => {
-                // The reservation goes before the buffer, as in `Budgeted`.
-                drop(memory);
-                return Err(e.into());
-            }
+            Err(e) => return Err(e.into()),
         }
         if got % BLOCK != 0 {
             // Only the end of the file ends a direct read off a block boundary.
             break;
         }
     }
-    Ok(Bytes::from_owner(Budgeted {
-        _memory: memory,
-        buf,
-        len: got.min(len),
-    }))
+    read.len = got.min(len);
+    Ok(Bytes::from_owner(read))
 }
 
 #[cfg(test)]
