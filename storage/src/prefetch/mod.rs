@@ -26,7 +26,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, TryLockError, Weak};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -34,6 +34,10 @@ use pilgrimage_protocol::batch::view::{self, LOG_OVERHEAD};
 use rustix::fs::{Mode, OFlags};
 
 use crate::aligned::AlignedBuf;
+
+mod budget;
+pub(crate) use budget::unreserved;
+use budget::{EVICT_IDLE, Reservation, budget_bytes, evict_idle};
 
 use crate::direct::BLOCK;
 use crate::read::ends_cached;
@@ -50,8 +54,6 @@ const CHUNKS_PER_LOG: usize = 4;
 const MAX_IN_FLIGHT: usize = 4;
 
 static READ_AHEAD: AtomicUsize = AtomicUsize::new(DEFAULT_READ_AHEAD_BYTES);
-static MEMORY_MAX: AtomicUsize = AtomicUsize::new(DEFAULT_MEMORY_BYTES);
-static MEMORY_USED: AtomicUsize = AtomicUsize::new(0);
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 static SERVED: AtomicU64 = AtomicU64::new(0);
 
@@ -67,7 +69,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub fn configure(read_ahead_bytes: usize, memory_bytes: usize) {
     let ra = read_ahead_bytes.div_ceil(BLOCK) * BLOCK;
     READ_AHEAD.store(ra, Ordering::Relaxed);
-    MEMORY_MAX.store(memory_bytes, Ordering::Relaxed);
+    budget::set_max(memory_bytes);
 }
 
 /// The read-ahead past a cold fetch; 0 when direct reads are off.
@@ -86,7 +88,7 @@ pub(crate) fn count_served(bytes: usize) {
 
 /// Memory read-ahead buffers hold now (for `/metrics`).
 pub fn memory_used() -> usize {
-    MEMORY_USED.load(Ordering::Relaxed)
+    budget::used()
 }
 
 /// Drops buffers unused for longer than `idle`, across every log, and the aligned buffers
@@ -102,135 +104,6 @@ pub fn sweep(idle: Duration) {
         lock(&p.chunks).retain(|c| c.used().elapsed() < idle);
     }
     crate::aligned::release_idle(idle);
-}
-
-/// How long a buffer, and the one before it in its file, must have gone unused to be dropped
-/// for another's room. A consumer of 2 MB/s fetching 1 MiB at a time comes back within it.
-const EVICT_IDLE: Duration = Duration::from_millis(500);
-
-/// Drops buffers no fetch used for `idle` (nor the one before each in its file: a buffer read
-/// ahead waits for its consumer to get through that one), across every log and least
-/// recently used first, until `need` bytes of the budget are unreserved; whether they are.
-/// Buffers still being read stay. A dropped buffer's memory returns once no response still
-/// holds a slice of it. Nothing is dropped when all the idle ones would not make the room.
-///
-/// A scan visits every log's buffers (10,000 partitions are 10,000 locks), and with the budget
-/// held by buffers in use every cold fetch would scan for nothing: after a scan that finds too
-/// little, none runs before the first moment one of the buffers it saw could be idle (buffers
-/// added later are idle later still), and one scan runs at a time.
-fn evict_idle(need: usize, idle: Duration) -> bool {
-    /// No scan before this; held by the scan under way, so that one runs at a time.
-    static NEXT_SCAN: Mutex<Option<Instant>> = Mutex::new(None);
-    let now = Instant::now();
-    if need > MEMORY_MAX.load(Ordering::Relaxed) {
-        return false;
-    }
-    let mut next_scan = match NEXT_SCAN.try_lock() {
-        Ok(guard) => guard,
-        Err(TryLockError::Poisoned(e)) => e.into_inner(),
-        Err(TryLockError::WouldBlock) => return false, // another scan is under way
-    };
-    if next_scan.is_some_and(|t| now < t) {
-        return false;
-    }
-    let logs: Vec<Arc<Prefetcher>> = {
-        let mut all = lock(&ALL);
-        all.retain(|w| w.strong_count() > 0);
-        all.iter().filter_map(Weak::upgrade).collect()
-    };
-    let mut idle_chunks: Vec<(Instant, &Arc<Prefetcher>, Arc<Chunk>)> = Vec::new();
-    // When the next scan could find more: the first moment a buffer in use now turns idle.
-    let mut next = now + idle;
-    for p in &logs {
-        let (found, at) = idle_in(&lock(&p.chunks), now, idle);
-        next = next.min(at);
-        idle_chunks.extend(found.into_iter().map(|(active, c)| (active, p, c)));
-    }
-    let idle_bytes: usize = idle_chunks
-        .iter()
-        .map(|(_, _, c)| budget_bytes(c.end - c.start))
-        .sum();
-    if unreserved() + idle_bytes < need {
-        *next_scan = Some(next);
-        return false;
-    }
-    idle_chunks.sort_by_key(|(active, _, _)| *active);
-    for (_, p, c) in idle_chunks {
-        if unreserved() >= need {
-            break;
-        }
-        lock(&p.chunks).retain(|k| !Arc::ptr_eq(k, &c));
-        drop(c);
-    }
-    unreserved() >= need
-}
-
-/// What a buffer of `len` bytes takes from the budget: the memory of its aligned buffer.
-fn budget_bytes(len: u64) -> usize {
-    crate::aligned::size_for(ceil(len) as usize)
-}
-
-/// One log's buffers that have gone unused for `idle` at `now` (with when they were last
-/// active: used, or the buffer before them in their file used), and the first moment another
-/// could be. A buffer still being read is not idle.
-fn idle_in(
-    chunks: &VecDeque<Arc<Chunk>>,
-    now: Instant,
-    idle: Duration,
-) -> (Vec<(Instant, Arc<Chunk>)>, Instant) {
-    let mut found = Vec::new();
-    let mut next = now + idle;
-    for c in chunks {
-        let active = chunks
-            .iter()
-            .filter(|b| {
-                std::ptr::eq(b.file.as_ptr(), c.file.as_ptr())
-                    && b.start < c.start
-                    && c.start <= b.end
-            })
-            .map(|b| b.used())
-            .fold(c.used(), Instant::max);
-        let idle_at = active + idle;
-        if idle_at > now {
-            next = next.min(idle_at);
-        } else if c.pending() {
-            next = next.min(now + idle / 4);
-        } else {
-            found.push((active, Arc::clone(c)));
-        }
-    }
-    (found, next)
-}
-
-/// Budget not reserved by read-ahead buffers: what the aligned pool may keep in all.
-pub(crate) fn unreserved() -> usize {
-    MEMORY_MAX
-        .load(Ordering::Relaxed)
-        .saturating_sub(MEMORY_USED.load(Ordering::Relaxed))
-}
-
-/// Memory taken from the budget, given back when dropped.
-#[derive(Debug)]
-struct Reservation(usize);
-
-impl Reservation {
-    fn take(n: usize) -> Option<Reservation> {
-        let max = MEMORY_MAX.load(Ordering::Relaxed);
-        let before = MEMORY_USED
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                (used + n <= max).then_some(used + n)
-            })
-            .ok()?;
-        // Unused buffers the aligned pool keeps share the budget: free them for this read.
-        crate::aligned::make_room(n, before, max);
-        Some(Reservation(n))
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        MEMORY_USED.fetch_sub(self.0, Ordering::AcqRel);
-    }
 }
 
 #[derive(Debug)]
@@ -841,12 +714,12 @@ mod tests {
             chunk(&other, 8 << 20, 12 << 20, ago(900), Load::Pending),
         ]
         .into();
-        let (found, next) = idle_in(&chunks, now, Duration::from_millis(500));
+        let (found, next) = budget::idle_in(&chunks, now, Duration::from_millis(500));
         assert_eq!(found.len(), 1, "only the stopped consumer's buffer is idle");
         assert!(Arc::ptr_eq(&found[0].1, &chunks[2]));
         // The pending one may be idle once read; the consumer's in 400 ms at the latest.
         assert!(next <= now + Duration::from_millis(400));
-        let (found, _) = idle_in(
+        let (found, _) = budget::idle_in(
             &chunks,
             now + Duration::from_millis(450),
             Duration::from_millis(500),
