@@ -64,7 +64,12 @@ pub struct Partition {
     leader_epoch: AtomicI32,
     durable: watch::Sender<i64>,
     failed: AtomicBool,
+    /// Wakes the flusher task when no fsync loop is running.
     flush_wanted: Notify,
+    /// An append asked for an fsync that has not started yet. Set before `flush_wanted` is
+    /// notified and taken by the fsync loop, so a loop that is already running picks the
+    /// request up without a wake-up.
+    flush_pending: AtomicBool,
     stopped: AtomicBool,
     stop: Notify,
     waiters: Waiters,
@@ -100,6 +105,7 @@ impl Partition {
             durable: watch::Sender::new(durable),
             failed: AtomicBool::new(false),
             flush_wanted: Notify::new(),
+            flush_pending: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
             waiters: Waiters::default(),
@@ -193,7 +199,7 @@ impl Partition {
             (info, sync || st.log.flush_due(now_ms))
         };
         if due {
-            self.flush_wanted.notify_one();
+            self.request_flush();
         }
         self.waiters.wake_all();
         Ok(Ok(info))
@@ -331,11 +337,21 @@ impl Partition {
     /// Asks the flusher to fsync if `flush.ms` / `flush.messages` call for it.
     pub(crate) fn maybe_flush(&self, now_ms: i64) {
         if self.state.lock().log.flush_due(now_ms) {
-            self.flush_wanted.notify_one();
+            self.request_flush();
         }
     }
 
-    /// The group-commit loop: one fsync covers every append made before it started.
+    /// Asks for an fsync of everything appended so far.
+    fn request_flush(&self) {
+        self.flush_pending.store(true, Ordering::Release);
+        self.flush_wanted.notify_one();
+    }
+
+    /// The group-commit loop: one fsync covers every append made before it started. The
+    /// fsyncs run in [`Partition::sync_while_wanted`] on one blocking thread for as long as
+    /// appends keep asking for them, so back-to-back group commits follow each other without
+    /// a hand-off through this task and the blocking pool in between (two thread wake-ups per
+    /// fsync that a producer waiting on acks=all would otherwise wait for).
     pub(crate) async fn run_flusher(self: Arc<Self>) {
         loop {
             tokio::select! {
@@ -345,21 +361,34 @@ impl Partition {
             if self.stopped.load(Ordering::Acquire) {
                 return;
             }
-            let Some(plan) = self.state.lock().log.flush_plan() else {
+            if !self.flush_pending.swap(false, Ordering::AcqRel) {
+                // Already taken by the loop that ran when this was notified.
                 continue;
-            };
-            let synced = tokio::task::spawn_blocking(move || {
-                let r = plan.sync();
-                (plan, r)
-            })
-            .await;
-            match synced {
-                Ok((plan, Ok(()))) => {
-                    self.state.lock().log.flush_completed(&plan);
-                    self.durable.send_replace(plan.target.offset);
-                }
-                Ok((_, Err(e))) => self.fail(&e),
+            }
+            let this = Arc::clone(&self);
+            match tokio::task::spawn_blocking(move || this.sync_while_wanted()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => self.fail(&e),
                 Err(join) => self.fail(&StorageError::Invalid(join.to_string())),
+            }
+        }
+    }
+
+    /// fsyncs (blocking) until no append is waiting for one: each round takes the plan under
+    /// the lock, syncs without it, moves the recovery point and answers the producers waiting
+    /// for it.
+    fn sync_while_wanted(&self) -> Result<(), StorageError> {
+        loop {
+            let Some(plan) = self.state.lock().log.flush_plan() else {
+                return Ok(());
+            };
+            plan.sync()?;
+            self.state.lock().log.flush_completed(&plan);
+            self.durable.send_replace(plan.target.offset);
+            if self.stopped.load(Ordering::Acquire)
+                || !self.flush_pending.swap(false, Ordering::AcqRel)
+            {
+                return Ok(());
             }
         }
     }
