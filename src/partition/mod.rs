@@ -470,3 +470,79 @@ impl Partition {
         st.log.advance_log_start(target)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::BTreeMap;
+
+    use pilgrimage_protocol::batch::{BatchBuilder, NewRecord};
+    use pilgrimage_protocol::codec::Compression;
+    use pilgrimage_storage::OpenOptions;
+
+    use super::*;
+    use crate::config::NodeConfig;
+
+    fn one_record() -> Vec<u8> {
+        let mut b = BatchBuilder::new(Compression::None);
+        b.push(NewRecord {
+            timestamp: 1_000,
+            key: None,
+            value: Some(&[7u8; 100]),
+            headers: &[],
+        });
+        b.build().unwrap()
+    }
+
+    /// Producers appending with acks=all from several tasks at once, each waiting for its own
+    /// record to be durable: every wait ends (no request for an fsync is lost between one
+    /// fsync loop ending and the next starting), and what was answered is the log's recovery
+    /// point.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_acks_all_append_is_answered_by_a_group_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Arc::new(TopicSettings::resolve(
+            &NodeConfig::default(),
+            &BTreeMap::new(),
+        ));
+        let (log, _) = Log::open(
+            dir.path(),
+            settings.log.clone(),
+            OpenOptions {
+                recovery_point: 0,
+                log_start_offset: 0,
+                clean_shutdown: true,
+                now_ms: 1_000,
+            },
+        )
+        .unwrap();
+        let p = Arc::new(Partition::new("t".into(), Uuid::nil(), 0, log, settings, 0));
+        let flusher = tokio::spawn(Arc::clone(&p).run_flusher());
+        let batch = Arc::new(one_record());
+        let producers: Vec<_> = (0..8)
+            .map(|_| {
+                let (p, batch) = (Arc::clone(&p), Arc::clone(&batch));
+                tokio::spawn(async move {
+                    for i in 0..300 {
+                        let info = p.append(&batch, 1_000, true).unwrap();
+                        p.wait_durable(info.end.offset, Duration::from_secs(30))
+                            .await
+                            .unwrap();
+                        if i % 50 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in producers {
+            t.await.unwrap();
+        }
+        assert_eq!(p.state.lock().log.end().offset, 2_400);
+        assert_eq!(p.state.lock().log.recovery_point(), 2_400);
+        assert_eq!(*p.durable.borrow(), 2_400);
+        p.stop();
+        flusher.await.unwrap();
+    }
+}
