@@ -15,7 +15,7 @@ pub mod waiters;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use pilgrimage_protocol::batch::view::{BatchView, Batches};
@@ -54,6 +54,10 @@ struct State {
     log: Log,
     high_watermark: LogPosition,
 }
+
+/// How long one partition's fsync loop may keep its blocking thread before it queues again
+/// behind the other users of the pool: a few fsyncs of a fast disk, one of a slow one.
+const SYNC_TURN: Duration = Duration::from_millis(5);
 
 pub struct Partition {
     pub topic: Arc<str>,
@@ -349,46 +353,65 @@ impl Partition {
 
     /// The group-commit loop: one fsync covers every append made before it started. The
     /// fsyncs run in [`Partition::sync_while_wanted`] on one blocking thread for as long as
-    /// appends keep asking for them, so back-to-back group commits follow each other without
-    /// a hand-off through this task and the blocking pool in between (two thread wake-ups per
-    /// fsync that a producer waiting on acks=all would otherwise wait for).
+    /// appends keep asking for them (up to [`SYNC_TURN`]), so back-to-back group commits
+    /// follow each other without a hand-off through this task and the blocking pool in
+    /// between (two thread wake-ups per fsync that a producer waiting on acks=all would
+    /// otherwise wait for).
     pub(crate) async fn run_flusher(self: Arc<Self>) {
+        let mut more = false;
         loop {
-            tokio::select! {
-                () = self.flush_wanted.notified() => {}
-                () = self.stop.notified() => {}
+            if !more {
+                tokio::select! {
+                    () = self.flush_wanted.notified() => {}
+                    () = self.stop.notified() => {}
+                }
             }
             if self.stopped.load(Ordering::Acquire) {
                 return;
             }
-            if !self.flush_pending.swap(false, Ordering::AcqRel) {
+            // After a turn that ended with fsyncs still wanted, the flag is still set and the
+            // next turn starts at once; otherwise the flag says whether one is wanted at all.
+            if !more && !self.flush_pending.swap(false, Ordering::AcqRel) {
                 // Already taken by the loop that ran when this was notified.
                 continue;
             }
             let this = Arc::clone(&self);
-            match tokio::task::spawn_blocking(move || this.sync_while_wanted()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => self.fail(&e),
-                Err(join) => self.fail(&StorageError::Invalid(join.to_string())),
-            }
+            more = match tokio::task::spawn_blocking(move || this.sync_while_wanted()).await {
+                Ok(Ok(more)) => more,
+                Ok(Err(e)) => {
+                    self.fail(&e);
+                    false
+                }
+                Err(join) => {
+                    self.fail(&StorageError::Invalid(join.to_string()));
+                    false
+                }
+            };
         }
     }
 
     /// fsyncs (blocking) until no append is waiting for one: each round takes the plan under
     /// the lock, syncs without it, moves the recovery point and answers the producers waiting
-    /// for it.
-    fn sync_while_wanted(&self) -> Result<(), StorageError> {
+    /// for it. A turn ends after [`SYNC_TURN`] even if appends still want fsyncs (`true`):
+    /// the blocking pool is shared by every partition's flusher and by disk reads, and a
+    /// partition whose producers keep it busy must not hold a thread that others queue for.
+    fn sync_while_wanted(&self) -> Result<bool, StorageError> {
+        let turn = Instant::now();
         loop {
             let Some(plan) = self.state.lock().log.flush_plan() else {
-                return Ok(());
+                return Ok(false);
             };
             plan.sync()?;
             self.state.lock().log.flush_completed(&plan);
             self.durable.send_replace(plan.target.offset);
-            if self.stopped.load(Ordering::Acquire)
-                || !self.flush_pending.swap(false, Ordering::AcqRel)
-            {
-                return Ok(());
+            if self.stopped.load(Ordering::Acquire) {
+                return Ok(false);
+            }
+            if turn.elapsed() >= SYNC_TURN {
+                return Ok(self.flush_pending.load(Ordering::Acquire));
+            }
+            if !self.flush_pending.swap(false, Ordering::AcqRel) {
+                return Ok(false);
             }
         }
     }
@@ -495,19 +518,13 @@ mod tests {
         b.build().unwrap()
     }
 
-    /// Producers appending with acks=all from several tasks at once, each waiting for its own
-    /// record to be durable: every wait ends (no request for an fsync is lost between one
-    /// fsync loop ending and the next starting), and what was answered is the log's recovery
-    /// point.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn every_acks_all_append_is_answered_by_a_group_commit() {
-        let dir = tempfile::tempdir().unwrap();
+    fn partition(dir: &std::path::Path) -> Arc<Partition> {
         let settings = Arc::new(TopicSettings::resolve(
             &NodeConfig::default(),
             &BTreeMap::new(),
         ));
         let (log, _) = Log::open(
-            dir.path(),
+            dir,
             settings.log.clone(),
             OpenOptions {
                 recovery_point: 0,
@@ -517,7 +534,17 @@ mod tests {
             },
         )
         .unwrap();
-        let p = Arc::new(Partition::new("t".into(), Uuid::nil(), 0, log, settings, 0));
+        Arc::new(Partition::new("t".into(), Uuid::nil(), 0, log, settings, 0))
+    }
+
+    /// Producers appending with acks=all from several tasks at once, each waiting for its own
+    /// record to be durable: every wait ends (no request for an fsync is lost between one
+    /// fsync loop ending and the next starting), and what was answered is the log's recovery
+    /// point.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_acks_all_append_is_answered_by_a_group_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path());
         let flusher = tokio::spawn(Arc::clone(&p).run_flusher());
         let batch = Arc::new(one_record());
         let producers: Vec<_> = (0..8)
@@ -544,5 +571,60 @@ mod tests {
         assert_eq!(*p.durable.borrow(), 2_400);
         p.stop();
         flusher.await.unwrap();
+    }
+
+    /// A partition whose producers never stop asking for fsyncs holds the only blocking
+    /// thread there is; another partition's acks=all append is still answered, because the
+    /// busy partition's fsync loop gives the thread up after its turn.
+    #[test]
+    fn a_busy_partition_does_not_keep_another_from_its_fsync() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (busy_dir, quiet_dir) =
+                (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let (busy, quiet) = (partition(busy_dir.path()), partition(quiet_dir.path()));
+            let flushers = [
+                tokio::spawn(Arc::clone(&busy).run_flusher()),
+                tokio::spawn(Arc::clone(&quiet).run_flusher()),
+            ];
+            let batch = Arc::new(one_record());
+            let stop = Arc::new(AtomicBool::new(false));
+            // Pipelined producers: appends keep coming while every fsync runs.
+            let producers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (p, batch, stop) =
+                        (Arc::clone(&busy), Arc::clone(&batch), Arc::clone(&stop));
+                    tokio::spawn(async move {
+                        while !stop.load(Ordering::Relaxed) {
+                            p.append(&batch, 1_000, true).unwrap();
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            // Until the busy partition's fsyncs have started.
+            while busy.state.lock().log.recovery_point() == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let info = quiet.append(&batch, 1_000, true).unwrap();
+            let answered = quiet
+                .wait_durable(info.end.offset, Duration::from_secs(20))
+                .await;
+            stop.store(true, Ordering::Relaxed);
+            for t in producers {
+                t.await.unwrap();
+            }
+            answered.expect("the quiet partition's append was never made durable");
+            busy.stop();
+            quiet.stop();
+            for f in flushers {
+                f.await.unwrap();
+            }
+        });
     }
 }
