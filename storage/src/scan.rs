@@ -77,8 +77,14 @@ pub(crate) fn scan_batches(
         Verify::Crc => CHUNK_BYTES,
         Verify::Headers => HEADER_WINDOW_BYTES,
     };
-    let mut buf: Vec<u8> = Vec::new();
-    let mut buf_start = start;
+    let mut reader = Reader {
+        file,
+        path,
+        file_len,
+        window,
+        buf: Vec::new(),
+        start,
+    };
     let mut pos = start;
     let stop = |pos: u64, why: String| {
         Ok(ScanEnd {
@@ -100,20 +106,13 @@ pub(crate) fn scan_batches(
                 format!("{remaining_file} trailing bytes, less than a batch header"),
             );
         }
-        // Make sure the header is in the buffer.
-        let want_header = HEADER_BYTES;
-        ensure(
-            file,
-            path,
-            &mut buf,
-            &mut buf_start,
-            (pos, want_header, window),
-            file_len,
-        )?;
-        let at = (pos - buf_start) as usize;
-        let Some((_, batch_length)) = view::peek_offset_and_length(&buf[at..]) else {
+        let head = reader.bytes(pos, HEADER_BYTES)?;
+        let Some((_, batch_length)) = view::peek_offset_and_length(head) else {
             return stop(pos, "short header".into());
         };
+        let is_control = head
+            .get(view::ATTRIBUTES..view::ATTRIBUTES + 2)
+            .is_some_and(|a| i16::from_be_bytes([a[0], a[1]]) & view::ATTR_CONTROL != 0);
         if batch_length < (HEADER_BYTES - LOG_OVERHEAD) as i32 {
             return stop(pos, format!("batch length {batch_length}"));
         }
@@ -124,26 +123,14 @@ pub(crate) fn scan_batches(
                 format!("batch of {size} bytes is torn: {remaining_file} remain"),
             );
         }
-        let is_control = buf
-            .get(at + view::ATTRIBUTES..at + view::ATTRIBUTES + 2)
-            .is_some_and(|a| i16::from_be_bytes([a[0], a[1]]) & view::ATTR_CONTROL != 0);
         let need = if verify == Verify::Crc || (controls && is_control) {
             size as usize
         } else {
             HEADER_BYTES
         };
-        ensure(
-            file,
-            path,
-            &mut buf,
-            &mut buf_start,
-            (pos, need, window),
-            file_len,
-        )?;
-        let at = (pos - buf_start) as usize;
-        let slice = &buf[at..at + need];
+        let slice = reader.bytes(pos, need)?;
         let header = if need == size as usize {
-            let (v, _) = match BatchView::parse(slice, at) {
+            let (v, _) = match BatchView::parse(slice, usize::try_from(pos).unwrap_or(usize::MAX)) {
                 Ok(v) => v,
                 Err(e) => return stop(pos, e.to_string()),
             };
@@ -197,29 +184,49 @@ fn header_only(slice: &[u8]) -> Option<BatchHeader> {
     Some(h)
 }
 
-/// Ensures `buf` holds `len` bytes starting at file position `pos`, reading at least `window`
-/// bytes (up to the end of the file) when it must read.
-fn ensure(
-    file: &File,
-    path: &Path,
-    buf: &mut Vec<u8>,
-    buf_start: &mut u64,
-    (pos, len, window): (u64, usize, usize),
+/// Bytes of a segment file read into memory a window at a time: a range already held is not
+/// read again.
+struct Reader<'a> {
+    file: &'a File,
+    path: &'a Path,
     file_len: u64,
-) -> Result<(), StorageError> {
-    let have_from = pos.checked_sub(*buf_start).map(|d| d as usize);
-    if let Some(off) = have_from
-        && off + len <= buf.len()
-    {
-        return Ok(());
+    /// The least a read takes (up to the end of the file).
+    window: usize,
+    buf: Vec<u8>,
+    /// The file position of `buf[0]`.
+    start: u64,
+}
+
+impl Reader<'_> {
+    /// The `len` bytes at file position `pos` (which the caller has checked lie in the file).
+    fn bytes(&mut self, pos: u64, len: usize) -> Result<&[u8], StorageError> {
+        let end = pos.checked_add(len as u64).filter(|&e| e <= self.file_len);
+        if end.is_none() {
+            return Err(StorageError::Invalid(format!(
+                "{}: {len} bytes at {pos} lie past the end of the file ({})",
+                self.path.display(),
+                self.file_len
+            )));
+        }
+        let held = pos
+            .checked_sub(self.start)
+            .map(|d| d as usize)
+            .filter(|&off| off + len <= self.buf.len());
+        let off = match held {
+            Some(off) => off,
+            None => {
+                let read_len = len.max(self.window).min((self.file_len - pos) as usize);
+                // The read overwrites what the buffer held: zero only what it did not have yet.
+                self.buf.resize(read_len, 0);
+                self.file
+                    .read_exact_at(&mut self.buf, pos)
+                    .map_err(|e| StorageError::io("read", self.path, e))?;
+                self.start = pos;
+                0
+            }
+        };
+        Ok(&self.buf[off..off + len])
     }
-    let read_len = len.max(window).min((file_len - pos) as usize);
-    // The read overwrites what the buffer held: zero only what it did not have yet.
-    buf.resize(read_len, 0);
-    file.read_exact_at(buf, pos)
-        .map_err(|e| StorageError::io("read", path, e))?;
-    *buf_start = pos;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -293,5 +300,31 @@ mod tests {
         assert_eq!(headers.1, whole);
         assert!(headers.2, "what does not follow stops the scan");
         assert_eq!(headers, walk(Verify::Crc));
+    }
+
+    /// A range asked past the end of the file is an error, not a short slice or a panic; a
+    /// range inside the window already read is served without reading again.
+    #[test]
+    fn reader_serves_held_ranges_and_refuses_ranges_past_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        std::fs::write(&path, (0..=255u8).collect::<Vec<_>>()).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut r = Reader {
+            file: &file,
+            path: &path,
+            file_len: 256,
+            window: 64,
+            buf: Vec::new(),
+            start: 0,
+        };
+        assert_eq!(r.bytes(10, 4).unwrap(), &[10, 11, 12, 13]);
+        assert_eq!((r.start, r.buf.len()), (10, 64));
+        assert_eq!(r.bytes(70, 3).unwrap(), &[70, 71, 72]);
+        assert_eq!(r.start, 10, "held: not read again");
+        assert_eq!(r.bytes(250, 6).unwrap(), &[250, 251, 252, 253, 254, 255]);
+        assert_eq!(r.buf.len(), 6, "a read stops at the end of the file");
+        assert!(r.bytes(250, 7).is_err());
+        assert!(r.bytes(u64::MAX, 1).is_err());
     }
 }
