@@ -341,10 +341,6 @@ fn consume_batches(consumer: &BaseConsumer, records: usize) -> (usize, usize, In
     (n, bytes, first.unwrap_or_else(Instant::now))
 }
 
-/// Reads partition 0 of `topic` from the start with plain Fetch requests (v11) on one
-/// connection, counting records from batch headers: what the broker serves when the client does
-/// no per-record work (librdkafka's one `poll` per message caps `consume` at about 1 M records/s
-/// on this machine, whatever the broker).
 /// A bare Kafka connection for the raw phases: requests framed and sent as encoded, responses
 /// read whole, no client library in between.
 struct RawConn {
@@ -421,6 +417,10 @@ fn record_value(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i % 251) as u8).collect()
 }
 
+/// Reads partition 0 of `topic` from the start with plain Fetch requests (v11) on one
+/// connection, counting records from batch headers: what the broker serves when the client does
+/// no per-record work (librdkafka's one `poll` per message caps `consume` at about 1 M records/s
+/// on this machine, whatever the broker).
 fn fetch_raw(bootstrap: &str, topic: &str, records: usize, size: usize, pid: Option<u32>) {
     use bytes::{Buf, Bytes};
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
