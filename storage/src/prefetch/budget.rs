@@ -3,10 +3,10 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, TryLockError, Weak};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
-use super::{ALL, Chunk, DEFAULT_MEMORY_BYTES, Prefetcher, ceil, lock};
+use super::{Chunk, DEFAULT_MEMORY_BYTES, Prefetcher, ceil, live_logs, lock};
 
 static MEMORY_MAX: AtomicUsize = AtomicUsize::new(DEFAULT_MEMORY_BYTES);
 static MEMORY_USED: AtomicUsize = AtomicUsize::new(0);
@@ -50,11 +50,7 @@ pub(super) fn evict_idle(need: usize, idle: Duration) -> bool {
     if next_scan.is_some_and(|t| now < t) {
         return false;
     }
-    let logs: Vec<Arc<Prefetcher>> = {
-        let mut all = lock(&ALL);
-        all.retain(|w| w.strong_count() > 0);
-        all.iter().filter_map(Weak::upgrade).collect()
-    };
+    let logs = live_logs();
     let mut idle_chunks: Vec<(Instant, &Arc<Prefetcher>, Arc<Chunk>)> = Vec::new();
     // When the next scan could find more: the first moment a buffer in use now turns idle.
     let mut next = now + idle;

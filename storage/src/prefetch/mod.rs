@@ -91,15 +91,18 @@ pub fn memory_used() -> usize {
     budget::used()
 }
 
+/// Every log's prefetcher that is still open (the list forgets the others).
+fn live_logs() -> Vec<Arc<Prefetcher>> {
+    let mut all = lock(&ALL);
+    all.retain(|w| w.strong_count() > 0);
+    all.iter().filter_map(Weak::upgrade).collect()
+}
+
 /// Drops buffers unused for longer than `idle`, across every log, and the aligned buffers
 /// kept for reuse when none was taken for as long: a consumer that stopped must not keep
 /// memory (or a deleted segment's disk space) for good.
 pub fn sweep(idle: Duration) {
-    let logs: Vec<Arc<Prefetcher>> = {
-        let mut all = lock(&ALL);
-        all.retain(|w| w.strong_count() > 0);
-        all.iter().filter_map(Weak::upgrade).collect()
-    };
+    let logs = live_logs();
     for p in logs {
         lock(&p.chunks).retain(|c| c.used().elapsed() < idle);
     }
