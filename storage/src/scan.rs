@@ -198,10 +198,12 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// The `len` bytes at file position `pos` (which the caller has checked lie in the file).
+    /// The `len` bytes at file position `pos`; an error if they do not all lie in the file.
     fn bytes(&mut self, pos: u64, len: usize) -> Result<&[u8], StorageError> {
-        let end = pos.checked_add(len as u64).filter(|&e| e <= self.file_len);
-        if end.is_none() {
+        if pos
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.file_len)
+        {
             return Err(StorageError::Invalid(format!(
                 "{}: {len} bytes at {pos} lie past the end of the file ({})",
                 self.path.display(),
