@@ -23,8 +23,10 @@
 //! shows what the broker serves when the client does no per-record work; after an acks=all run
 //! it also produces as many records again with bare Produce requests (`produce ... (raw
 //! Produce)`: one ~1 MB batch built once, compressed with the run's codec, sent five requests
-//! in flight), the broker's own rate with no client batching or compressing. Without
-//! `--bench` on the command line (e.g. under `cargo test --benches`) it runs a small smoke load.
+//! in flight), the broker's own rate with no client batching or compressing.
+//! `--create-topic NAME` only creates that topic (with `--partitions`) and exits, for scripts
+//! that measure with a client that creates none (`benches/side-by-side.sh` running
+//! `rdkafka_performance`). Without `--bench` on the command line (e.g. under `cargo test --benches`) it runs a small smoke load.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
 
@@ -55,6 +57,9 @@ struct Args {
     cold: bool,
     /// The broker's data directory, for `--cold` with a broker given by `--bootstrap`.
     data_dir: Option<std::path::PathBuf>,
+    /// Only create this topic (with `--partitions`) and exit: for scripts that measure with
+    /// another client, e.g. librdkafka's `rdkafka_performance`, which creates no topics.
+    create_topic: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -71,6 +76,7 @@ fn parse_args() -> Args {
         poll: false,
         cold: false,
         data_dir: None,
+        create_topic: None,
     };
     let mut it = raw.iter();
     while let Some(flag) = it.next() {
@@ -91,6 +97,7 @@ fn parse_args() -> Args {
             "--poll" => a.poll = true,
             "--cold" => a.cold = true,
             "--data-dir" => a.data_dir = Some(value().into()),
+            "--create-topic" => a.create_topic = Some(value()),
             _ => {}
         }
     }
@@ -590,6 +597,10 @@ fn evict(dir: Option<&std::path::Path>) {
 fn main() {
     let args = parse_args();
     let (node, bootstrap) = node::target(args.bootstrap.as_deref(), &[]);
+    if let Some(topic) = &args.create_topic {
+        node::create_topic(&bootstrap, topic, args.partitions);
+        return;
+    }
     let pid = node
         .as_ref()
         .map(node::NodeProcess::pid)
