@@ -46,8 +46,11 @@ LATENCY=$(newest latency)
 if [[ ${RDKAFKA_PERFORMANCE:-0} != 0 ]]; then
     RKP=$ROOT/target/release/rdkafka_performance
     if [[ ! -x $RKP ]]; then
-        src=$(ls -td "$ROOT"/target/release/build/rdkafka-sys-*/out | while read -r d; do
-            [[ -f $d/src/librdkafka.a ]] && echo "$d" && break; done)
+        src=
+        for d in "$ROOT"/target/release/build/rdkafka-sys-*/out; do
+            [[ -f $d/src/librdkafka.a && ( -z $src || $d -nt $src ) ]] && src=$d
+        done
+        [[ -n $src ]] || { echo "no librdkafka build: run cargo bench --no-run" >&2; exit 1; }
         zstd=$(ls -t "$ROOT"/target/release/build/zstd-sys-*/out/libzstd.a | head -1)
         gcc -O2 -I"$src/src" -o "$RKP" "$src/examples/rdkafka_performance.c" "$src/src/librdkafka.a" \
             "$zstd" -lpthread -lz -lm -ldl -lrt
