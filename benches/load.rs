@@ -26,7 +26,8 @@
 //! in flight), the broker's own rate with no client batching or compressing.
 //! `--create-topic NAME` only creates that topic (with `--partitions`) and exits, for scripts
 //! that measure with a client that creates none (`benches/side-by-side.sh` running
-//! `rdkafka_performance`). Without `--bench` on the command line (e.g. under `cargo test --benches`) it runs a small smoke load.
+//! `rdkafka_performance`). Without `--bench` on the command line (e.g. under `cargo test
+//! --benches`) it runs a small smoke load.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
 
